@@ -1,0 +1,152 @@
+//! Typed plugin configuration: one JSON document, parsed with serde (`deny_unknown_fields`)
+//! and validated at load. Every problem is reported as a [`ConfigError`] naming the JSON path
+//! of the offending field and the reason, e.g. `config error at rules[2].match.prefix: must
+//! start with "/"`. A bad config makes the plugin refuse to start; it is never half-applied.
+
+mod error;
+mod route;
+
+pub use error::ConfigError;
+pub use route::{HeaderMatch, RouteMatch};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The whole plugin configuration, as Envoy passes it in `plugin_config` (a JSON string).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `enforce` (default) blocks and rewrites; `report` evaluates and logs/counts every
+    /// decision but never blocks a request or changes a response.
+    #[serde(default)]
+    pub mode: Mode,
+    /// What happens to a request when the filter hits an internal error at runtime (keys not
+    /// loadable, host call failed). Never applies to a bad config, which always refuses to load.
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+    /// JWT authentication, in the proto3 JSON form of Envoy's `jwt_authn` `JwtAuthentication`.
+    #[serde(default)]
+    pub jwt_authn: Option<crate::jwt::config::JwtAuthnConfig>,
+    /// Service-to-service credentials: RFC 9421 message signatures and simple service tokens.
+    #[serde(default)]
+    pub service_auth: Option<crate::service_auth::config::ServiceAuthConfig>,
+    /// Security response headers, host allowlist, HTTPS redirect, CORS.
+    #[serde(default)]
+    pub headers: Option<crate::headers::config::HeadersConfig>,
+    /// Rate-limit policies, hints and brute-force lockout.
+    #[serde(default)]
+    pub rate_limit: Option<crate::rate_limit::config::RateLimitConfig>,
+    /// Masking of sensitive fields in JSON response bodies.
+    #[serde(default)]
+    pub masking: Option<crate::masking::config::MaskingConfig>,
+    /// Ordered route rules; the first whose `match` fits the request applies.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// Enforce decisions, or only report them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Block and rewrite as the policy says.
+    #[default]
+    Enforce,
+    /// Log and count what would have been blocked or changed; change nothing.
+    Report,
+}
+
+/// Fail closed (deny) or open (let through) on internal runtime errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Deny the request with a 5xx local reply.
+    #[default]
+    Closed,
+    /// Let the request through unchanged and count it.
+    Open,
+}
+
+/// One route rule: a match and what applies to requests that match it.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Name used in logs and metrics; defaults to `rules[N]`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Which requests this rule applies to.
+    #[serde(rename = "match")]
+    pub route: RouteMatch,
+    /// Authentication requirement (JWT providers, service credentials), as in jwt_authn.
+    #[serde(default)]
+    pub requires: Option<crate::jwt::config::Requirement>,
+    /// Claims the verified token must carry (e.g. `type: access`).
+    #[serde(default)]
+    pub require_claims: Option<crate::jwt::config::RequireClaims>,
+    /// Permissions that must all be granted (token `permissions` / `scope`).
+    #[serde(default)]
+    pub require_permissions: Option<crate::jwt::config::RequirePermissions>,
+    /// Names of `rate_limit.policies` that apply to this rule.
+    #[serde(default)]
+    pub rate_limits: Vec<String>,
+    /// Per-rule overrides of the `headers` section.
+    #[serde(default)]
+    pub headers: Option<crate::headers::config::RuleHeaders>,
+    /// Whether (and how) response bodies on this rule are masked.
+    #[serde(default)]
+    pub masking: Option<crate::masking::config::RuleMasking>,
+}
+
+impl Config {
+    /// Parse and validate a JSON config; the error names the JSON path and the reason.
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError::new(
+                if path == "." { String::new() } else { path },
+                e.into_inner().to_string(),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Cross-field validation after parsing (rule matches, section references).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (i, rule) in self.rules.iter().enumerate() {
+            rule.route.validate(&format!("rules[{i}].match"))?;
+            if let Some(rl) = &self.rate_limit {
+                rl.validate_rule_refs(&rule.rate_limits, &format!("rules[{i}].rate_limits"))?;
+            } else if !rule.rate_limits.is_empty() {
+                return Err(ConfigError::new(
+                    format!("rules[{i}].rate_limits[0]"),
+                    format!(
+                        "unknown rate limit policy {:?}: there is no rate_limit section",
+                        rule.rate_limits[0]
+                    ),
+                ));
+            }
+        }
+        if let Some(j) = &self.jwt_authn {
+            j.validate("jwt_authn")?;
+        }
+        if let Some(s) = &self.service_auth {
+            s.validate("service_auth")?;
+        }
+        if let Some(h) = &self.headers {
+            h.validate("headers")?;
+        }
+        if let Some(r) = &self.rate_limit {
+            r.validate("rate_limit")?;
+        }
+        if let Some(m) = &self.masking {
+            m.validate("masking")?;
+        }
+        Ok(())
+    }
+
+    /// The JSON Schema of this config, generated from the types (committed as `config.schema.json`).
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,364 @@
+//! The proxy-wasm adapter (ABI 0.2.1, `wasm32-wasip1`): translates host callbacks into
+//! [`RequestView`]s and engine calls, and applies the engine's decisions. It owns no policy.
+//!
+//! Streams live in a map shared with the root context, so a stream paused on an outbound
+//! call (a JWKS fetch) can be resumed from whichever context receives the answer.
+
+mod host;
+
+use crate::decision::{HeaderMutations, LocalReply, RequestAction, ResponseBodyAction};
+use crate::engine::{Engine, Stream};
+use crate::host::{Host, LogLevel};
+use crate::request::RequestView;
+use host::ProxyHost;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel as PwLogLevel};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(PwLogLevel::Trace);
+    std::panic::set_hook(Box::new(|info| {
+        let _ = proxy_wasm::hostcalls::log(PwLogLevel::Critical, &format!("edgeguard panic: {info}"));
+    }));
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(EdgeguardRoot { context_id, shared: Rc::new(Shared::default()) })
+    });
+}}
+
+/// State shared by the root context and every stream of one VM.
+#[derive(Default)]
+struct Shared {
+    engine: RefCell<Option<Rc<Engine>>>,
+    streams: RefCell<HashMap<u32, Stream>>,
+    paused: RefCell<Vec<u32>>,
+}
+
+impl Shared {
+    fn engine(&self) -> Option<Rc<Engine>> {
+        self.engine.borrow().clone()
+    }
+
+    /// An outbound call answered: let the engine take it, then resume every paused stream.
+    fn on_http_call_response(&self, token: u32, body_size: usize) {
+        let Some(engine) = self.engine() else { return };
+        let host = ProxyHost;
+        let (status, headers, body) = host::read_call_response(body_size);
+        if !engine.on_http_call_response(token, status, &headers, &body, &host) {
+            return;
+        }
+        let paused: Vec<u32> = std::mem::take(&mut *self.paused.borrow_mut());
+        for id in paused {
+            let _ = proxy_wasm::hostcalls::set_effective_context(id);
+            let action = {
+                let mut streams = self.streams.borrow_mut();
+                let Some(stream) = streams.get_mut(&id) else {
+                    continue;
+                };
+                engine.resume(stream, &host)
+            };
+            match action {
+                RequestAction::Pause => self.paused.borrow_mut().push(id),
+                RequestAction::NeedBody => {
+                    // The body will arrive in the body callback; nothing to resume yet.
+                }
+                RequestAction::Continue(m) => {
+                    apply_request_mutations(&m);
+                    let _ = proxy_wasm::hostcalls::resume_http_request();
+                }
+                RequestAction::Respond(reply) => send_local_reply(&reply),
+            }
+        }
+    }
+}
+
+struct EdgeguardRoot {
+    context_id: u32,
+    shared: Rc<Shared>,
+}
+
+impl Context for EdgeguardRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        self.shared.on_http_call_response(token_id, body_size);
+    }
+}
+
+impl RootContext for EdgeguardRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let host = ProxyHost;
+        host::define_base_metrics();
+        let config = self.get_plugin_configuration().unwrap_or_default();
+        match Engine::from_json(&config) {
+            Ok(engine) => {
+                crate::log::event(
+                    &host,
+                    LogLevel::Info,
+                    "config_loaded",
+                    &[
+                        (
+                            "mode",
+                            serde_json::json!(format!("{:?}", engine.mode()).to_lowercase()),
+                        ),
+                        ("root_context", serde_json::json!(self.context_id)),
+                    ],
+                );
+                *self.shared.engine.borrow_mut() = Some(Rc::new(engine));
+                let _ = proxy_wasm::hostcalls::set_tick_period(std::time::Duration::from_secs(1));
+                true
+            }
+            Err(e) => {
+                host.count("edgeguard_config_errors_total", 1);
+                host.log(LogLevel::Critical, &e.to_string());
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(engine) = self.shared.engine() {
+            engine.on_tick(&ProxyHost);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(EdgeguardStream {
+            context_id,
+            shared: Rc::clone(&self.shared),
+            request_end_of_stream: false,
+            response_buffering: false,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct EdgeguardStream {
+    context_id: u32,
+    shared: Rc<Shared>,
+    request_end_of_stream: bool,
+    response_buffering: bool,
+}
+
+impl EdgeguardStream {
+    fn act(&mut self, action: RequestAction) -> Action {
+        match action {
+            RequestAction::Continue(m) => {
+                apply_request_mutations(&m);
+                Action::Continue
+            }
+            RequestAction::Respond(reply) => {
+                send_local_reply(&reply);
+                Action::Pause
+            }
+            RequestAction::NeedBody => {
+                if self.request_end_of_stream {
+                    // No body will come: decide on an empty one now.
+                    let action = self.with_stream(|engine, stream, host| {
+                        engine.on_request_body(stream, &[], true, host)
+                    });
+                    return match action {
+                        Some(RequestAction::NeedBody) | None => Action::Continue,
+                        Some(other) => self.act(other),
+                    };
+                }
+                Action::Pause
+            }
+            RequestAction::Pause => {
+                self.shared.paused.borrow_mut().push(self.context_id);
+                Action::Pause
+            }
+        }
+    }
+
+    fn with_stream<T>(&self, f: impl FnOnce(&Engine, &mut Stream, &ProxyHost) -> T) -> Option<T> {
+        let engine = self.shared.engine()?;
+        let mut streams = self.shared.streams.borrow_mut();
+        let stream = streams.entry(self.context_id).or_default();
+        Some(f(&engine, stream, &ProxyHost))
+    }
+}
+
+impl Context for EdgeguardStream {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        self.shared.on_http_call_response(token_id, body_size);
+    }
+
+    fn on_done(&mut self) -> bool {
+        self.shared.streams.borrow_mut().remove(&self.context_id);
+        self.shared
+            .paused
+            .borrow_mut()
+            .retain(|id| *id != self.context_id);
+        true
+    }
+}
+
+impl HttpContext for EdgeguardStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.request_end_of_stream = end_of_stream;
+        let headers = self.get_http_request_headers();
+        let pseudo = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        let connection = host::connection_info();
+        let view = RequestView::new(
+            pseudo(":method"),
+            pseudo(":scheme"),
+            pseudo(":authority"),
+            pseudo(":path"),
+            headers.clone(),
+            connection,
+        );
+        let action = match view {
+            Ok(view) => self
+                .with_stream(|engine, stream, host| engine.on_request_headers(stream, view, host)),
+            Err(e) => {
+                let host = ProxyHost;
+                host.count("edgeguard_denied_total", 1);
+                host.count("edgeguard_denied_bad_request_total", 1);
+                Some(RequestAction::Respond(LocalReply::error(
+                    400,
+                    "bad_request",
+                    e.message(),
+                )))
+            }
+        };
+        match action {
+            Some(a) => self.act(a),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let needs_body = self.shared.streams.borrow().get(&self.context_id).is_some();
+        if !needs_body {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            // Let Envoy buffer until the end (StopIterationAndBuffer).
+            return Action::Pause;
+        }
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        match self
+            .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
+        {
+            Some(RequestAction::NeedBody) | None => Action::Continue,
+            Some(a) => self.act(a),
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let headers = self.get_http_response_headers();
+        let Some(action) = self
+            .with_stream(|engine, stream, host| engine.on_response_headers(stream, &headers, host))
+        else {
+            return Action::Continue;
+        };
+        apply_response_mutations(&action.mutations);
+        self.response_buffering = action.buffer_body;
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.response_buffering {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = self
+            .get_http_response_body(0, body_size)
+            .unwrap_or_default();
+        self.finish_response_body(&body)
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !self.response_buffering {
+            return Action::Continue;
+        }
+        // HTTP/2 responses with trailers never set end_of_stream on the body: finish here.
+        let body = self
+            .get_http_response_body(0, usize::MAX)
+            .unwrap_or_default();
+        self.finish_response_body(&body);
+        Action::Continue
+    }
+}
+
+impl EdgeguardStream {
+    fn finish_response_body(&mut self, body: &[u8]) -> Action {
+        self.response_buffering = false;
+        let action = self
+            .with_stream(|engine, stream, host| engine.on_response_body(stream, body, true, host));
+        match action {
+            Some(ResponseBodyAction::Replace(new_body)) => {
+                self.set_http_response_body(0, body.len(), &new_body);
+                Action::Continue
+            }
+            Some(ResponseBodyAction::Respond(reply)) => {
+                // Headers are gone already; replace the body with the error so nothing leaks.
+                self.set_http_response_body(0, body.len(), &reply.body);
+                Action::Continue
+            }
+            _ => Action::Continue,
+        }
+    }
+}
+
+fn apply_request_mutations(m: &HeaderMutations) {
+    use proxy_wasm::hostcalls::{add_map_value, set_map_value};
+    use proxy_wasm::types::MapType::HttpRequestHeaders;
+    for name in &m.remove {
+        let _ = set_map_value(HttpRequestHeaders, name, None);
+    }
+    for (k, v) in &m.set {
+        let _ = set_map_value(HttpRequestHeaders, k, Some(v));
+    }
+    for (k, v) in &m.add {
+        let _ = add_map_value(HttpRequestHeaders, k, v);
+    }
+}
+
+fn apply_response_mutations(m: &HeaderMutations) {
+    use proxy_wasm::hostcalls::{add_map_value, set_map_value};
+    use proxy_wasm::types::MapType::HttpResponseHeaders;
+    for name in &m.remove {
+        let _ = set_map_value(HttpResponseHeaders, name, None);
+    }
+    for (k, v) in &m.set {
+        let _ = set_map_value(HttpResponseHeaders, k, Some(v));
+    }
+    for (k, v) in &m.add {
+        let _ = add_map_value(HttpResponseHeaders, k, v);
+    }
+}
+
+/// The one place a local reply leaves the filter.
+fn send_local_reply(reply: &LocalReply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let _ =
+        proxy_wasm::hostcalls::send_http_response(reply.status as u32, headers, Some(&reply.body));
+}
