@@ -4,3 +4,4 @@
 //! files against that in-process host or against a real Envoy, and measures per-request cost.
 
 pub mod http;
+pub mod paths;
