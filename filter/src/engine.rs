@@ -15,7 +15,7 @@ use crate::host::{Host, LogLevel};
 use crate::jwt::{JwtAuthn, JwtStream};
 use crate::masking::{Masker, MaskingStream};
 use crate::rate_limit::{RateLimitStream, RateLimiter};
-use crate::request::RequestView;
+use crate::request::{RequestError, RequestView};
 use crate::rules::RuleSet;
 use crate::service_auth::{ServiceAuth, ServiceAuthStream};
 use serde_json::json;
@@ -164,6 +164,34 @@ impl Engine {
             stream.request = Some(req);
         }
         self.run(stream, host)
+    }
+
+    /// The request could not be parsed into a [`RequestView`] (bad path): a 400 through the
+    /// same deny path as every policy decision (so `mode: report` lets it through and counts it).
+    pub fn on_malformed_request(
+        &self,
+        stream: &mut Stream,
+        method: &str,
+        raw_path: &str,
+        err: RequestError,
+        host: &dyn Host,
+    ) -> RequestAction {
+        host.count("edgeguard_requests_total", 1);
+        let view = RequestView {
+            method: method.to_string(),
+            raw_path: raw_path.to_string(),
+            path: raw_path.to_string(),
+            ..RequestView::default()
+        };
+        let reply = LocalReply::error(400, "bad_request", err.message());
+        let action = self.deny(&view, "-", None, reply, host);
+        stream.replied = Some("bad_request");
+        stream.started = true;
+        if self.mode == Mode::Report {
+            stream.request = Some(view);
+            return RequestAction::Continue(HeaderMutations::default());
+        }
+        action
     }
 
     /// The request body (complete or so far); only called after a stage asked for it.

@@ -232,14 +232,10 @@ impl HttpContext for EdgeguardStream {
             Ok(view) => self
                 .with_stream(|engine, stream, host| engine.on_request_headers(stream, view, host)),
             Err(e) => {
-                let host = ProxyHost;
-                host.count("edgeguard_denied_total", 1);
-                host.count("edgeguard_denied_bad_request_total", 1);
-                Some(RequestAction::Respond(LocalReply::error(
-                    400,
-                    "bad_request",
-                    e.message(),
-                )))
+                let (method, path) = (pseudo(":method").to_string(), pseudo(":path").to_string());
+                self.with_stream(|engine, stream, host| {
+                    engine.on_malformed_request(stream, &method, &path, e, host)
+                })
             }
         };
         match action {
