@@ -85,16 +85,19 @@ impl DetectorSet {
         if b.len() < 6 {
             return false;
         }
+        // One pass of cheap facts decides which scanners can possibly match.
         let mut digits = 0usize;
-        let mut at = false;
+        let mut flags = 0u8;
         for &c in b {
-            digits += usize::from(c.is_ascii_digit());
-            at |= c == b'@';
+            let class = CLASS[usize::from(c)];
+            digits += usize::from(class & DIGIT);
+            flags |= class;
         }
-        if let Some(s) = self.jwt {
+        let at = flags & AT != 0;
+        if let (Some(s), true) = (self.jwt, flags & DOT != 0) {
             find_jwts(b, s, &mut scratch.found);
         }
-        if let Some(s) = self.api_key {
+        if let (Some(s), true) = (self.api_key, flags & KEY_HINT != 0) {
             find_api_keys(b, s, &mut scratch.found);
         }
         if let (Some(s), true) = (self.email, at) {
@@ -136,6 +139,28 @@ impl DetectorSet {
         true
     }
 }
+
+const DIGIT: u8 = 1;
+const AT: u8 = 2;
+const DOT: u8 = 4;
+/// `_`, `-` or `A`: every API key shape has one of them.
+const KEY_HINT: u8 = 8;
+
+/// Byte classes for the pre-check.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = DIGIT;
+        c += 1;
+    }
+    t[b'@' as usize] = AT;
+    t[b'.' as usize] = DOT;
+    t[b'_' as usize] = KEY_HINT;
+    t[b'-' as usize] = KEY_HINT;
+    t[b'A' as usize] = KEY_HINT;
+    t
+};
 
 fn at(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)

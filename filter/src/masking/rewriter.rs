@@ -118,7 +118,10 @@ pub fn rewrite(policy: &Policy, input: &[u8]) -> Result<Rewritten, MalformedJson
         masked: String::new(),
         norm: Vec::new(),
         detect: DetectScratch::default(),
+        key_cache: Vec::new(),
     };
+    // Slots start with a key no real key equals (a lone quote byte cannot be a raw key).
+    rw.key_cache.resize(KEY_CACHE_SLOTS, (vec![b'"'], None));
     // A UTF-8 byte order mark is tolerated and kept.
     if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
         rw.i = 3;
@@ -166,6 +169,8 @@ struct Rewriter<'a, 'p> {
     masked: String,
     norm: Vec<u8>,
     detect: DetectScratch,
+    /// Raw key → its key-rule strategy, for keys with no escapes and no detector hit.
+    key_cache: Vec<(Vec<u8>, Option<Strategy>)>,
 }
 
 /// Bytes that end the fast scan inside a string: `"`, `\` and control characters.
@@ -350,8 +355,39 @@ impl<'a> Rewriter<'a, '_> {
         let (end, escaped) = self.scan_string(start)?;
         self.i = end;
         let raw = self.b.get(start + 1..end - 1).unwrap_or_default();
-        let text =
-            std::str::from_utf8(raw).map_err(|_| MalformedJson::InvalidUtf8 { offset: start })?;
+        let text = as_text(raw, start)?;
+        if !escaped && !self.track_paths {
+            // Keys repeat: a hit skips the key rules and the detectors (clean keys only).
+            let slot = key_slot(raw);
+            if let Some(entry) = self.key_cache.get(slot) {
+                if entry.0 == raw {
+                    let mask = entry.1;
+                    return self.after_key(mask);
+                }
+            }
+            let mask = self.policy.keys.lookup(raw, &mut self.norm);
+            let mut clean = true;
+            if self.inspect_strings {
+                self.masked.clear();
+                if self.policy.detectors.mask(
+                    text,
+                    self.policy.hash_key.as_deref(),
+                    &mut self.detect,
+                    &mut self.masked,
+                ) {
+                    clean = false;
+                    self.replace_with_string(start, end);
+                }
+            }
+            if clean {
+                if let Some(entry) = self.key_cache.get_mut(slot) {
+                    entry.0.clear();
+                    entry.0.extend_from_slice(raw);
+                    entry.1 = mask;
+                }
+            }
+            return self.after_key(mask);
+        }
         let key: Cow<'a, [u8]> = if escaped {
             decode_escapes(text, &mut self.decoded);
             Cow::Owned(self.decoded.as_bytes().to_vec())
@@ -378,6 +414,11 @@ impl<'a> Rewriter<'a, '_> {
                 self.replace_with_string(start, end);
             }
         }
+        self.after_key(mask)
+    }
+
+    /// Consume the `:` after a key.
+    fn after_key(&mut self, mask: Option<Strategy>) -> Result<Option<Strategy>, MalformedJson> {
         self.skip_ws();
         if self.peek() != Some(b':') {
             return Err(self.unexpected());
@@ -394,8 +435,7 @@ impl<'a> Rewriter<'a, '_> {
         mask: Option<Strategy>,
     ) -> Result<(), MalformedJson> {
         let raw = self.b.get(start + 1..end - 1).unwrap_or_default();
-        let text =
-            std::str::from_utf8(raw).map_err(|_| MalformedJson::InvalidUtf8 { offset: start })?;
+        let text = as_text(raw, start)?;
         if mask.is_none() && !self.inspect_strings {
             return Ok(());
         }
@@ -500,10 +540,28 @@ impl<'a> Rewriter<'a, '_> {
     /// Find the end of the string starting at `start` (a `"`); return the index after the
     /// closing quote and whether it has escapes (validated here).
     fn scan_string(&self, start: usize) -> Result<(usize, bool), MalformedJson> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
         let b = self.b;
         let mut i = start + 1;
         let mut escaped = false;
         loop {
+            // Eight bytes at a time while none is `"`, `\`, a control byte or non-ASCII.
+            while let Some(chunk) = b.get(i..i + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                let x = u64::from_le_bytes(w);
+                let quote = x ^ (ONES * u64::from(b'"'));
+                let slash = x ^ (ONES * u64::from(b'\\'));
+                let special = (quote.wrapping_sub(ONES) & !quote)
+                    | (slash.wrapping_sub(ONES) & !slash)
+                    | (x.wrapping_sub(ONES * 0x20) & !x)
+                    | x;
+                if special & HIGH != 0 {
+                    break;
+                }
+                i += 8;
+            }
             while let Some(&c) = b.get(i) {
                 if STRING_STOP[usize::from(c)] {
                     break;
@@ -536,6 +594,23 @@ impl<'a> Rewriter<'a, '_> {
             }
         }
     }
+}
+
+/// The string body as UTF-8-checked text.
+fn as_text(raw: &[u8], offset: usize) -> Result<&str, MalformedJson> {
+    std::str::from_utf8(raw).map_err(|_| MalformedJson::InvalidUtf8 { offset })
+}
+
+/// Number of slots of the per-document key cache.
+const KEY_CACHE_SLOTS: usize = 256;
+
+/// FNV-1a of a key, folded to a cache slot.
+fn key_slot(key: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for &c in key {
+        h = (h ^ u32::from(c)).wrapping_mul(0x0100_0193);
+    }
+    (h as usize ^ (h as usize >> 8)) % KEY_CACHE_SLOTS
 }
 
 fn hex4(s: &[u8]) -> u32 {
@@ -736,6 +811,38 @@ mod tests {
             run(&p, r#"{"johndoe@example.com":1}"#),
             r#"{"jo*****@example.com":1}"#
         );
+    }
+
+    #[test]
+    fn repeated_keys_give_the_same_decision_every_time() {
+        let p = policy("{}");
+        assert_eq!(
+            run(
+                &p,
+                r#"[{"johndoe@example.com":1,"email":"abcd@x.io"},{"johndoe@example.com":2,"email":"abcd@x.io","id":"x"},{"id":"y"}]"#
+            ),
+            r#"[{"jo*****@example.com":1,"email":"ab**@x.io"},{"jo*****@example.com":2,"email":"ab**@x.io","id":"x"},{"id":"y"}]"#
+        );
+    }
+
+    #[test]
+    fn long_strings_with_specials_at_every_position_scan_correctly() {
+        let p = policy(r#"{"keys":{"v":"redact"}}"#);
+        for pos in 0..20 {
+            let mut s = "a".repeat(20);
+            s.insert_str(pos, "\\\"");
+            let doc = format!(r#"{{"v":"{s}","w":"{s}é"}}"#);
+            assert_eq!(
+                run(&p, &doc),
+                format!(r#"{{"v":"***MASKED***","w":"{s}é"}}"#)
+            );
+            let raw_ctrl = format!(
+                "{{\"w\":\"{}\u{1}{}\"}}",
+                "a".repeat(pos),
+                "a".repeat(20 - pos)
+            );
+            assert!(rewrite(&p, raw_ctrl.as_bytes()).is_err(), "{pos}");
+        }
     }
 
     #[test]
