@@ -118,10 +118,9 @@ pub fn rewrite(policy: &Policy, input: &[u8]) -> Result<Rewritten, MalformedJson
         masked: String::new(),
         norm: Vec::new(),
         detect: DetectScratch::default(),
-        key_cache: Vec::new(),
+        // Empty slots hold a range that is never inside the body.
+        key_cache: vec![(usize::MAX, usize::MAX, None); KEY_CACHE_SLOTS],
     };
-    // Slots start with a key no real key equals (a lone quote byte cannot be a raw key).
-    rw.key_cache.resize(KEY_CACHE_SLOTS, (vec![b'"'], None));
     // A UTF-8 byte order mark is tolerated and kept.
     if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
         rw.i = 3;
@@ -169,8 +168,9 @@ struct Rewriter<'a, 'p> {
     masked: String,
     norm: Vec<u8>,
     detect: DetectScratch,
-    /// Raw key → its key-rule strategy, for keys with no escapes and no detector hit.
-    key_cache: Vec<(Vec<u8>, Option<Strategy>)>,
+    /// Raw key (as a byte range of the body) → its key-rule strategy, for keys with no
+    /// escapes and no detector hit.
+    key_cache: Vec<(usize, usize, Option<Strategy>)>,
 }
 
 /// Bytes that end the fast scan inside a string: `"`, `\` and control characters.
@@ -359,9 +359,8 @@ impl<'a> Rewriter<'a, '_> {
         if !escaped && !self.track_paths {
             // Keys repeat: a hit skips the key rules and the detectors (clean keys only).
             let slot = key_slot(raw);
-            if let Some(entry) = self.key_cache.get(slot) {
-                if entry.0 == raw {
-                    let mask = entry.1;
+            if let Some(&(s, e, mask)) = self.key_cache.get(slot) {
+                if self.b.get(s..e) == Some(raw) {
                     return self.after_key(mask);
                 }
             }
@@ -381,9 +380,7 @@ impl<'a> Rewriter<'a, '_> {
             }
             if clean {
                 if let Some(entry) = self.key_cache.get_mut(slot) {
-                    entry.0.clear();
-                    entry.0.extend_from_slice(raw);
-                    entry.1 = mask;
+                    *entry = (start + 1, end - 1, mask);
                 }
             }
             return self.after_key(mask);
