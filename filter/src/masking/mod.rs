@@ -89,6 +89,8 @@ pub struct MaskingStream {
     policy: Option<usize>,
     phase: Phase,
     buffer: Vec<u8>,
+    /// `content-length` of the response, used to size the buffer once.
+    declared: Option<usize>,
 }
 
 impl Masker {
@@ -204,6 +206,7 @@ impl Masker {
             return true;
         }
         stream.phase = Phase::Buffering;
+        stream.declared = declared.and_then(|n| usize::try_from(n).ok());
         mutations.remove.push("content-length".to_string());
         true
     }
@@ -242,6 +245,11 @@ impl Masker {
                     };
                 }
                 if !end_of_stream {
+                    if stream.buffer.capacity() == 0 {
+                        // Size the buffer once when the length is known (peak stays ~2x).
+                        let hint = stream.declared.unwrap_or(chunk.len()).max(chunk.len());
+                        stream.buffer.reserve_exact(hint);
+                    }
                     stream.buffer.extend_from_slice(chunk);
                     return ResponseBodyAction::Buffer;
                 }
