@@ -18,6 +18,8 @@ const CONFIG: &str = r#"{
         {"name": "files", "match": {"prefix": "/files"},
          "limits": {"reject_encoded_traversal": true, "max_url_length": 40,
                     "max_header_count": 3, "max_header_bytes": 64}},
+        {"name": "sized", "match": {"prefix": "/sized"},
+         "limits": {"max_body_bytes": 10, "require_content_length": true}},
         {"name": "open", "match": {"prefix": "/"}}
     ]}"#;
 
@@ -104,6 +106,37 @@ fn body_size_without_content_length_buffers_the_body() {
     let a = e.on_request_headers(&mut s, req("POST", "/upload", &[]), &host);
     assert_eq!(a, RequestAction::NeedBody);
     expect_continue(e.on_request_body(&mut s, b"", true, &host));
+}
+
+#[test]
+fn require_content_length_answers_411_instead_of_buffering() {
+    let e = engine(CONFIG);
+    let host = MemoryHost::at(NOW);
+    let (a, _) = run(
+        &e,
+        &host,
+        req("POST", "/sized", &[("transfer-encoding", "chunked")]),
+    );
+    let r = expect_reply(a);
+    assert_eq!((r.status, r.reason), (411, "length_required"));
+    let (a, _) = run(
+        &e,
+        &host,
+        req("POST", "/sized", &[("content-length", "10")]),
+    );
+    expect_continue(a);
+    let (a, _) = run(
+        &e,
+        &host,
+        req("POST", "/sized", &[("content-length", "11")]),
+    );
+    assert_eq!(expect_reply(a).status, 413);
+    // Methods that normally have no body still buffer (the adapter delivers the empty body).
+    let mut s = Stream::default();
+    assert_eq!(
+        e.on_request_headers(&mut s, req("GET", "/sized", &[]), &host),
+        RequestAction::NeedBody
+    );
 }
 
 #[test]
@@ -228,7 +261,7 @@ fn encoded_traversal_is_a_400_on_rules_that_ask() {
         req("GET", "/files/%2e%2e/%2e%2e/etc/passwd", &[]),
     );
     expect_continue(a);
-    assert_eq!(s.rule, Some(2));
+    assert_eq!(s.rule, Some(3));
     assert_eq!(s.request.unwrap().path, "/etc/passwd");
 }
 

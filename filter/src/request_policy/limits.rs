@@ -36,6 +36,12 @@ pub struct RuleLimits {
     /// the body is buffered and measured.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// With `max_body_bytes`: answer 411 to a request that may carry a body (any method but
+    /// GET, HEAD, OPTIONS, TRACE) and has no `content-length`, instead of buffering the body to
+    /// measure it. Needed in Envoy today: a proxy-wasm filter cannot receive the body while it
+    /// holds the headers (see testdata/misc/README.md).
+    #[serde(default)]
+    pub require_content_length: bool,
 }
 
 impl RuleLimits {
@@ -101,6 +107,8 @@ pub enum LimitViolation {
     BodyTooLarge,
     /// A `content-length` that is not a number, or several that disagree.
     BadContentLength,
+    /// No `content-length` on a rule with `require_content_length`.
+    LengthRequired,
 }
 
 impl LimitViolation {
@@ -115,6 +123,7 @@ impl LimitViolation {
             LimitViolation::UnsupportedMediaType => "unsupported_media_type",
             LimitViolation::BodyTooLarge => "body_too_large",
             LimitViolation::BadContentLength => "bad_content_length",
+            LimitViolation::LengthRequired => "length_required",
         }
     }
 
@@ -149,6 +158,9 @@ impl LimitViolation {
             LimitViolation::BodyTooLarge => LocalReply::error(413, r, "request body too large"),
             LimitViolation::BadContentLength => {
                 LocalReply::error(400, r, "invalid content-length header")
+            }
+            LimitViolation::LengthRequired => {
+                LocalReply::error(411, r, "content-length header required")
             }
         }
     }
@@ -265,6 +277,12 @@ impl Limits {
             Err(v) => BodyCheck::Violation(v),
             Ok(Some(n)) if n > max => BodyCheck::Violation(LimitViolation::BodyTooLarge),
             Ok(Some(_)) => BodyCheck::Ok,
+            Ok(None)
+                if self.c.require_content_length
+                    && !matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE") =>
+            {
+                BodyCheck::Violation(LimitViolation::LengthRequired)
+            }
             Ok(None) => BodyCheck::NeedBody,
         }
     }
