@@ -148,16 +148,17 @@ pub fn security_event(
     );
 }
 
-/// For the permission check: emit `privilege_escalation_attempt` when any of the `missing`
-/// permissions is admin-level under `config`. Returns whether it did.
-pub fn permission_denied(
+/// For the permission check, on a permission denial: emit `privilege_escalation_attempt` when
+/// the rule requires an admin-level permission under `config` (`required` is the rule's whole
+/// `require_permissions` list, not only the missing one). Returns whether it did.
+pub fn permission_denied<S: AsRef<str>>(
     ctx: &RequestContext<'_>,
     config: Option<&SecurityEventsConfig>,
-    missing: &[&str],
+    required: &[S],
 ) -> bool {
-    let privileged: Vec<&str> = missing
+    let privileged: Vec<&str> = required
         .iter()
-        .copied()
+        .map(AsRef::as_ref)
         .filter(|p| is_privileged(config, p))
         .collect();
     if privileged.is_empty() {
@@ -166,7 +167,7 @@ pub fn permission_denied(
     security_event(
         ctx,
         SecurityEventKind::PrivilegeEscalationAttempt,
-        "missing_privileged_permission",
+        "permission_denied_on_privileged_rule",
         Some(&privileged.join(" ")),
     );
     true

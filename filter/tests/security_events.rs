@@ -91,14 +91,18 @@ fn permission_denied_reports_only_privileged_permissions() {
     let fired = with_ctx(&host, Identity::default(), |ctx| {
         (
             events::permission_denied(ctx, None, &["messages:read"]),
-            events::permission_denied(ctx, None, &["audit:view", "system:config"]),
+            events::permission_denied(
+                ctx,
+                None,
+                &["audit:view".to_string(), "system:config".to_string()],
+            ),
         )
     });
     assert_eq!(fired, (false, true));
     let lines = events(&host, "security_event");
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["kind"], "privilege_escalation_attempt");
-    assert_eq!(lines[0]["reason"], "missing_privileged_permission");
+    assert_eq!(lines[0]["reason"], "permission_denied_on_privileged_rule");
     assert_eq!(lines[0]["detail"], "system:config");
 
     let config =

@@ -110,9 +110,11 @@ pub struct Csrf {
     strict: bool,
 }
 
-/// Methods that change state and so are checked.
+/// Methods that change state and so are checked (any case: `fetch` sends `patch` as written).
 pub fn is_state_changing(method: &str) -> bool {
-    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+    ["POST", "PUT", "PATCH", "DELETE"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
 }
 
 impl Csrf {
@@ -242,6 +244,16 @@ pub fn normalize_origin(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_changing_methods_any_case() {
+        for m in ["POST", "put", "Patch", "delete"] {
+            assert!(is_state_changing(m), "{m}");
+        }
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE", "POSTX"] {
+            assert!(!is_state_changing(m), "{m}");
+        }
+    }
 
     #[test]
     fn origins_normalize() {
