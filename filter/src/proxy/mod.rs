@@ -329,7 +329,7 @@ impl HttpContext for EdgeguardStream {
         }
         // HTTP/2 responses with trailers never set end_of_stream on the body: finish here.
         let body = self
-            .get_http_response_body(0, usize::MAX)
+            .get_http_response_body(0, self.response_body_size)
             .unwrap_or_default();
         self.finish_response_body(&body);
         Action::Continue
