@@ -4,9 +4,9 @@
 //!
 //! Request flow: [`JsEngine::on_request`] → `continue` (header changes for the upstream
 //! request) | `respond` (a local reply) | `needBody` (call [`JsEngine::on_request_body`]) |
-//! `fetch` (outbound requests, e.g. JWKS: fetch each, hand the answer to
+//! `fetch` (outbound requests, e.g. JWKS: fetch each and hand the answer to
 //! [`JsEngine::on_fetch_response`]; with no new requests, another request's fetch is in flight:
-//! wait for it, then [`JsEngine::resume`]). Response flow: [`JsEngine::on_response`] → header
+//! wait for it; then [`JsEngine::resume`] the stream). Response flow: [`JsEngine::on_response`] → header
 //! changes and whether the body is needed → [`JsEngine::on_response_body`] → keep, replace, or
 //! a replacement response.
 
@@ -111,7 +111,7 @@ pub enum RequestOutcome {
     /// Read the whole request body and pass it to `onRequestBody`.
     NeedBody,
     /// Fetch these and pass each answer to `onFetchResponse`; when empty, another request's
-    /// fetch is in flight: wait for it and call `resume`.
+    /// fetch is in flight: wait for it. Then call `resume`.
     Fetch {
         /// Requests to start.
         requests: Vec<FetchRequest>,
@@ -298,20 +298,14 @@ impl JsEngine {
         self.request_outcome(stream, action)
     }
 
-    /// The answer to a `fetch` request (status 0: the fetch failed or timed out); then this
-    /// stream resumes.
-    pub fn on_fetch_response(
-        &self,
-        stream: &mut JsStream,
-        token: u32,
-        resp: ResponseInput,
-        body: &[u8],
-    ) -> RequestOutcome {
+    /// The answer to a `fetch` request (status 0: the fetch failed or timed out). Engine-wide:
+    /// it may unblock several paused requests, each of which then calls [`JsEngine::resume`].
+    /// Returns whether the engine was waiting for this token.
+    pub fn on_fetch_response(&self, token: u32, resp: ResponseInput, body: &[u8]) -> bool {
         self.advance(resp.now);
         let headers = lowercase(resp.headers);
         self.engine
-            .on_http_call_response(token, resp.status, &headers, body, &self.host);
-        self.resume(stream, resp.now)
+            .on_http_call_response(token, resp.status, &headers, body, &self.host)
     }
 
     /// Ask again after another request's fetch completed.

@@ -1,6 +1,6 @@
 //! The `#[wasm_bindgen]` surface: `new Engine(configJson)`, `engine.newStream()`,
 //! `engine.onRequest(stream, {method, url, headers, clientIp, now})`, `onRequestBody`,
-//! `onFetchResponse`, `resume`, `onResponse`, `onResponseBody`, `metrics()`. Values cross the
+//! `onFetchResponse` (engine-wide), `resume`, `onResponse`, `onResponseBody`, `metrics()`. Values cross the
 //! boundary as JSON (via the JS engine's own `JSON`), bodies as `Uint8Array`s; this keeps the
 //! module small (no serde-wasm-bindgen, no web-sys).
 
@@ -142,25 +142,21 @@ impl WasmEngine {
         request_to_js(&self.inner.on_request_body(&mut stream.inner, body, now))
     }
 
-    /// The answer to a `fetch` request (`{status, headers, now}`, status 0 on failure) and its
-    /// body; then the stream resumes: same answers as `onRequest`.
+    /// The answer to a `fetch` request: `{status, headers, now}` (status 0 when the fetch
+    /// failed or timed out) and its body. Engine-wide; afterwards `resume` each waiting stream.
+    /// Returns whether the engine was waiting for this token.
     #[wasm_bindgen(js_name = onFetchResponse)]
     pub fn on_fetch_response(
         &self,
-        stream: &mut WasmStream,
         token: u32,
         response: JsValue,
         body: &[u8],
-    ) -> Result<JsValue, JsError> {
+    ) -> Result<bool, JsError> {
         let input: ResponseInput = from_js(&response, "onFetchResponse")?;
-        request_to_js(
-            &self
-                .inner
-                .on_fetch_response(&mut stream.inner, token, input, body),
-        )
+        Ok(self.inner.on_fetch_response(token, input, body))
     }
 
-    /// Ask again after another request's fetch finished; same answers as `onRequest`.
+    /// Ask again after a fetch finished; same answers as `onRequest`.
     pub fn resume(&self, stream: &mut WasmStream, now: f64) -> Result<JsValue, JsError> {
         request_to_js(&self.inner.resume(&mut stream.inner, now))
     }
