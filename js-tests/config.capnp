@@ -9,11 +9,13 @@ const config :Workerd.Config = (
     (name = "edge-report", worker = .edgeReport),
     (name = "edge-bad", worker = .edgeBad),
     (name = "origin", worker = .origin),
+    (name = "plain", worker = .plain),
   ],
   sockets = [
     (name = "edge", address = "127.0.0.1:0", http = (), service = "edge"),
     (name = "edge-report", address = "127.0.0.1:0", http = (), service = "edge-report"),
     (name = "edge-bad", address = "127.0.0.1:0", http = (), service = "edge-bad"),
+    (name = "plain", address = "127.0.0.1:0", http = (), service = "plain"),
   ],
 );
 
@@ -56,4 +58,11 @@ const edgeBad :Workerd.Worker = (
 const origin :Workerd.Worker = (
   modules = [(name = "origin.js", esModule = embed "origin.js")],
   compatibilityDate = "2025-09-01",
+);
+
+# Benchmark baseline: forwards to the origin without edgeguard.
+const plain :Workerd.Worker = (
+  modules = [(name = "plain.js", esModule = embed "plain.js")],
+  compatibilityDate = "2025-09-01",
+  bindings = [(name = "ORIGIN", service = "origin")],
 );

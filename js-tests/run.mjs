@@ -5,7 +5,7 @@
 //   node run.mjs            run the cases
 //   node run.mjs --bench    also measure startup and requests/s with wrk (allowed, denied)
 // Build first: scripts/build-js.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -15,7 +15,7 @@ import path from "node:path";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const workerdBin = path.join(here, "node_modules", ".bin", "workerd");
 const pkg = path.join(here, "..", "examples", "cloudflare-worker", "pkg", "edgeguard_bg.wasm");
-const SOCKETS = ["edge", "edge-report", "edge-bad"];
+const SOCKETS = ["edge", "edge-report", "edge-bad", "plain"];
 const READY_DEADLINE_MS = 15000;
 
 function freePort() {
@@ -70,8 +70,13 @@ function startWorkerd(ports) {
   SOCKETS.forEach((name, i) => args.push("--socket-addr", `${name}=127.0.0.1:${ports[i]}`));
   const child = spawn(workerdBin, args, { stdio: ["ignore", "pipe", "pipe"] });
   const output = { text: "" };
-  child.stdout.on("data", (d) => (output.text += d));
-  child.stderr.on("data", (d) => (output.text += d));
+  // Keep only the tail: benchmarks log a line per denial.
+  const keep = (d) => {
+    output.text += d;
+    if (output.text.length > 1 << 20) output.text = output.text.slice(-(1 << 19));
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   const stop = () => {
     if (child.exitCode === null) child.kill("SIGKILL");
   };
@@ -175,14 +180,21 @@ async function eventually(check, message) {
   }
 }
 
+/** wrk, run asynchronously: a blocking call would stop us draining workerd's log pipe, and
+ *  workerd (logging every denial) would stall on a full pipe. */
 function wrk(port, rawPath, seconds) {
-  const out = execFileSync("wrk", ["-t1", "-c16", `-d${seconds}s`, `http://127.0.0.1:${port}${rawPath}`], {
-    encoding: "utf8",
+  return new Promise((resolve, reject) => {
+    const child = spawn("wrk", ["-t1", "-c16", `-d${seconds}s`, `http://127.0.0.1:${port}${rawPath}`]);
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.on("error", reject);
+    child.on("close", () => {
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const lat = /Latency\s+(\S+)/.exec(out);
+      const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+      resolve({ rps: rps ? Number(rps[1]) : NaN, latency: lat ? lat[1] : "?", non2xx: non2xx ? Number(non2xx[1]) : 0 });
+    });
   });
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  const lat = /Latency\s+(\S+)/.exec(out);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  return { rps: rps ? Number(rps[1]) : NaN, latency: lat ? lat[1] : "?", non2xx: non2xx ? Number(non2xx[1]) : 0 };
 }
 
 async function main() {
@@ -191,7 +203,7 @@ async function main() {
   if (!existsSync(pkg)) throw new Error("wasm build missing: run scripts/build-js");
   const portList = [];
   for (const _ of SOCKETS) portList.push(await freePort());
-  const ports = { edge: portList[0], report: portList[1], bad: portList[2] };
+  const ports = { edge: portList[0], report: portList[1], bad: portList[2], plain: portList[3] };
   const t0 = process.hrtime.bigint();
   const wd = startWorkerd(portList);
   let passed = 0;
@@ -212,12 +224,13 @@ async function main() {
     }
     if (bench) {
       const secs = Number(process.env.BENCH_SECONDS || 10);
-      console.log(`bench: wrk -t1 -c16 -d${secs}s, workerd serving 3 workers, 2-core machine shared`);
+      console.log(`bench: wrk -t1 -c16 -d${secs}s, workerd serving 5 workers, 2-core machine shared`);
       for (const [label, p, raw] of [
+        ["baseline, no edgeguard (GET /api/x -> origin)", ports.plain, "/api/x"],
         ["allowed (GET /api/x -> origin)", ports.edge, "/api/x"],
         ["denied (GET /a%zz -> 400)", ports.edge, "/a%zz"],
       ]) {
-        const r = wrk(p, raw, secs);
+        const r = await wrk(p, raw, secs);
         console.log(`bench ${label}: ${r.rps.toFixed(0)} req/s, avg latency ${r.latency}, non-2xx ${r.non2xx}`);
       }
     }

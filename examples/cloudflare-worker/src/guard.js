@@ -36,6 +36,10 @@ function applyMutations(headers, m) {
   for (const [k, v] of m.addHeaders || []) headers.append(k, v);
 }
 
+function isEmpty(m) {
+  return !m.removeHeaders?.length && !m.setHeaders?.length && !m.addHeaders?.length;
+}
+
 function localReply(r) {
   return new Response(r.body, { status: r.status, headers: r.headers });
 }
@@ -102,16 +106,19 @@ export async function guard(engine, request, origin, options = {}) {
       return jsonError(503, "edgeguard could not evaluate the request");
     }
 
-    const upstreamHeaders = new Headers(request.headers);
-    applyMutations(upstreamHeaders, r);
-    if (options.exposeRule) upstreamHeaders.set("x-edgeguard-rule", r.rule);
-    const hasBody = request.method !== "GET" && request.method !== "HEAD";
-    const upstream = new Request(request.url, {
-      method: request.method,
-      headers: upstreamHeaders,
-      body: hasBody ? (body ?? request.body) : undefined,
-      redirect: "manual",
-    });
+    let upstream = request;
+    if (body !== null || options.exposeRule || !isEmpty(r)) {
+      const upstreamHeaders = new Headers(request.headers);
+      applyMutations(upstreamHeaders, r);
+      if (options.exposeRule) upstreamHeaders.set("x-edgeguard-rule", r.rule);
+      const hasBody = request.method !== "GET" && request.method !== "HEAD";
+      upstream = new Request(request.url, {
+        method: request.method,
+        headers: upstreamHeaders,
+        body: hasBody ? (body ?? request.body) : undefined,
+        redirect: "manual",
+      });
+    }
     const resp = await origin(upstream);
 
     const out = engine.onResponse(stream, {
@@ -119,6 +126,7 @@ export async function guard(engine, request, origin, options = {}) {
       headers: [...resp.headers],
       now: Date.now(),
     });
+    if (!out.needBody && isEmpty(out)) return resp;
     const headers = new Headers(resp.headers);
     applyMutations(headers, out);
     const init = { status: resp.status, statusText: resp.statusText, headers };
