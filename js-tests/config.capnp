@@ -22,6 +22,7 @@ const config :Workerd.Config = (
 const edgeModules :List(Workerd.Worker.Module) = [
   (name = "src/worker.js", esModule = embed "../examples/cloudflare-worker/src/worker.js"),
   (name = "src/guard.js", esModule = embed "../examples/cloudflare-worker/src/guard.js"),
+  (name = "config.json", json = embed "../examples/cloudflare-worker/config.json"),
   (name = "pkg/edgeguard.js", esModule = embed "../examples/cloudflare-worker/pkg/edgeguard.js"),
   (name = "pkg/edgeguard_bg.wasm", wasm = embed "../examples/cloudflare-worker/pkg/edgeguard_bg.wasm"),
 ];
