@@ -10,12 +10,14 @@ const config :Workerd.Config = (
     (name = "edge-bad", worker = .edgeBad),
     (name = "origin", worker = .origin),
     (name = "plain", worker = .plain),
+    (name = "guard-tests", worker = .guardTests),
   ],
   sockets = [
     (name = "edge", address = "127.0.0.1:0", http = (), service = "edge"),
     (name = "edge-report", address = "127.0.0.1:0", http = (), service = "edge-report"),
     (name = "edge-bad", address = "127.0.0.1:0", http = (), service = "edge-bad"),
     (name = "plain", address = "127.0.0.1:0", http = (), service = "plain"),
+    (name = "guard-tests", address = "127.0.0.1:0", http = (), service = "guard-tests"),
   ],
 );
 
@@ -66,4 +68,18 @@ const plain :Workerd.Worker = (
   modules = [(name = "plain.js", esModule = embed "plain.js")],
   compatibilityDate = "2025-09-01",
   bindings = [(name = "ORIGIN", service = "origin")],
+);
+
+# The fetch-handler glue against a scripted engine (see guard-tests.js); global fetch (the
+# engine's JWKS-style requests) goes to the origin worker.
+const guardTests :Workerd.Worker = (
+  modules = [
+    (name = "guard-tests.js", esModule = embed "guard-tests.js"),
+    (name = "src/guard.js", esModule = embed "../examples/cloudflare-worker/src/guard.js"),
+    (name = "pkg/edgeguard.js", esModule = embed "../examples/cloudflare-worker/pkg/edgeguard.js"),
+    (name = "pkg/edgeguard_bg.wasm", wasm = embed "../examples/cloudflare-worker/pkg/edgeguard_bg.wasm"),
+  ],
+  compatibilityDate = "2025-09-01",
+  bindings = [(name = "ORIGIN", service = "origin")],
+  globalOutbound = "origin",
 );

@@ -10,7 +10,7 @@ export default {
         phone: "+1 415 555 0100",
         card: "4111111111111111",
         ssn: "123-45-6789",
-      });
+      }, { headers: { server: "origin/1.0" } });
     }
     const body = request.body ? await request.text() : "";
     return Response.json(

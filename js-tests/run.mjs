@@ -15,7 +15,7 @@ import path from "node:path";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const workerdBin = path.join(here, "node_modules", ".bin", "workerd");
 const pkg = path.join(here, "..", "examples", "cloudflare-worker", "pkg", "edgeguard_bg.wasm");
-const SOCKETS = ["edge", "edge-report", "edge-bad", "plain"];
+const SOCKETS = ["edge", "edge-report", "edge-bad", "plain", "guard-tests"];
 const READY_DEADLINE_MS = 15000;
 
 function freePort() {
@@ -203,7 +203,7 @@ async function main() {
   if (!existsSync(pkg)) throw new Error("wasm build missing: run scripts/build-js");
   const portList = [];
   for (const _ of SOCKETS) portList.push(await freePort());
-  const ports = { edge: portList[0], report: portList[1], bad: portList[2], plain: portList[3] };
+  const ports = { edge: portList[0], report: portList[1], bad: portList[2], plain: portList[3], guardTests: portList[4] };
   const t0 = process.hrtime.bigint();
   const wd = startWorkerd(portList);
   let passed = 0;
@@ -212,6 +212,13 @@ async function main() {
     await waitReady(portList, wd.child);
     const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
     console.log(`workerd ready on ${portList.join(", ")} after ${readyMs.toFixed(0)} ms`);
+    // The glue's own scenarios run inside workerd in one request; each counts as a case.
+    const glue = json(await request(ports.guardTests, "GET", "/"));
+    for (const r of glue) {
+      if (r.ok) passed++;
+      else failed++;
+      console.log(`${r.ok ? "PASS" : "FAIL"} guard.js: ${r.name}${r.ok ? "" : ": " + r.error}`);
+    }
     for (const [name, fn] of cases()) {
       try {
         await fn(ports, wd.output);
