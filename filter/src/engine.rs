@@ -154,6 +154,11 @@ impl Engine {
         self.mode
     }
 
+    /// Name of the rule at `index` (as in logs), for adapters that report the matched rule.
+    pub fn rule_name(&self, index: usize) -> Option<&str> {
+        self.rules.get(index).map(|r| r.name.as_str())
+    }
+
     /// Request headers arrived. `req` is the adapter's view of them.
     pub fn on_request_headers(
         &self,

@@ -24,3 +24,8 @@ pub mod service_auth;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod proxy;
+
+/// The wasm-bindgen adapter (JavaScript edges). Its translation layer is plain Rust and also
+/// compiled for native unit tests; the `#[wasm_bindgen]` surface only for `wasm32-unknown-unknown`.
+#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+pub mod js;
