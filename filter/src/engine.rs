@@ -321,6 +321,9 @@ impl Engine {
         let reported = self.mode == Mode::Report;
         let (event, counter) = if reported {
             ("would_deny", "edgeguard_reported")
+        } else if reply.status < 400 {
+            // Redirects and CORS preflights answered at the edge are not denials.
+            ("answered", "edgeguard_answered")
         } else {
             ("denied", "edgeguard_denied")
         };
@@ -328,7 +331,7 @@ impl Engine {
         host.count(&format!("{counter}_{}_total", reply.reason), 1);
         crate::log::event(
             host,
-            if reported {
+            if reported || reply.status < 400 {
                 LogLevel::Info
             } else {
                 LogLevel::Warn
