@@ -241,7 +241,10 @@ impl Engine {
         let mut outcome = Step::Next;
         while stream.stage < STAGE_DONE {
             let step = match stream.stage {
-                STAGE_HEADERS => self.headers.on_request(&mut ctx),
+                STAGE_HEADERS => match self.headers.on_request(&mut ctx) {
+                    Step::Next => self.rate_limit.check_lockout(&mut ctx),
+                    other => other,
+                },
                 STAGE_JWT => self.jwt.on_request(&mut ctx, &mut stream.jwt),
                 STAGE_SERVICE => self
                     .service_auth
@@ -347,6 +350,7 @@ impl Engine {
                 ("request_id", json!(req.header("x-request-id"))),
             ],
         );
+        self.rate_limit.record_denial(req, client_ip, &reply, host);
         self.headers.decorate_local_reply(req, &mut reply);
         RequestAction::Respond(reply)
     }
