@@ -147,7 +147,14 @@ impl SlotTable {
             let mut missing = false;
             for key in self.probe_keys(fp) {
                 match host.shared_get(&key) {
-                    Some((v, cas)) => probes.push((key, v, cas)),
+                    Some((v, cas)) => {
+                        let mine = split(&v).0 == fp;
+                        probes.push((key, v, cas));
+                        if mine {
+                            // Our own slot: the usual case, no need to read the others.
+                            break;
+                        }
+                    }
                     None => {
                         // Created by another table generation or lost: create and re-read.
                         let _ = host.shared_set(&key, &0u64.to_le_bytes(), 0);
