@@ -259,6 +259,12 @@ impl HeadersConfig {
             &format!("{path}.allowed_hosts"),
         )?;
         crate::headers::proxies::TrustedProxies::compile(self, path)?;
+        if self.https_port == Some(0) {
+            return Err(ConfigError::new(
+                format!("{path}.https_port"),
+                "must be between 1 and 65535",
+            ));
+        }
         if let Some(c) = &self.cors {
             crate::headers::cors::Cors::compile(c, &format!("{path}.cors"))?;
         }

@@ -458,4 +458,38 @@ mod tests {
             Config::from_json(br#"{"rules":[{"match":{"prefix":"/"},"headers":{}}]}"#).unwrap_err();
         assert_eq!(e.path, "rules[0].headers");
     }
+
+    #[test]
+    fn section_load_errors_name_their_path() {
+        for (json, path) in [
+            (r#"{"https_port":0}"#, "headers.https_port"),
+            (
+                r#"{"trusted_proxies":["10.0.0.0/40"]}"#,
+                "headers.trusted_proxies[0]",
+            ),
+            (r#"{"xff_trusted_hops":17}"#, "headers.xff_trusted_hops"),
+            (r#"{"allowed_hosts":["a b"]}"#, "headers.allowed_hosts[0]"),
+            (
+                r#"{"strip_response_headers":["bad name"]}"#,
+                "headers.strip_response_headers[0]",
+            ),
+            (
+                r#"{"cors":{"allowed_origins":[]}}"#,
+                "headers.cors.allowed_origins",
+            ),
+            (
+                r#"{"cookies":{"rules":[{"name":""}]}}"#,
+                "headers.cookies.rules[0].name",
+            ),
+            (
+                r#"{"security":{"x_frame_options":{"action":"sometimes"}}}"#,
+                "headers.security.x_frame_options.action",
+            ),
+            (r#"{"unknown":1}"#, "headers"),
+        ] {
+            let full = format!(r#"{{"headers":{json}}}"#);
+            let e = Config::from_json(full.as_bytes()).unwrap_err();
+            assert!(e.path.starts_with(path), "{json}: {e}");
+        }
+    }
 }
