@@ -1,6 +1,9 @@
 //! `Set-Cookie` hardening: add `Secure`, `HttpOnly` and `SameSite` when a cookie lacks them,
 //! so a session cookie can neither travel over plain HTTP, be read by injected script, nor be
 //! sent on cross-site subrequests. Attributes the upstream set itself are never changed.
+//! `Secure` is added on plain-HTTP responses too: browsers then drop the cookie, which is the
+//! intended fail-closed outcome (a session cookie is never set over HTTP); enable
+//! `https_redirect` or turn `secure` off for a name pattern if that is not wanted.
 
 use super::config::{CookiesConfig, SameSiteSetting};
 use crate::config::ConfigError;

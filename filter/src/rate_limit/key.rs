@@ -1,6 +1,7 @@
 //! What a policy counts by: the client IP, a request header, a verified JWT claim, the verified
 //! service, the route, or everything together. A request that lacks the header / claim /
-//! service falls back to its client IP, so leaving a header out never escapes a limit.
+//! service falls back to its client IP, so leaving a header out never escapes a limit; requests
+//! whose client IP is unknown share one `ip:unknown` counter.
 
 use crate::config::ConfigError;
 use crate::engine::Identity;

@@ -16,6 +16,12 @@
 //! ignores the CAS token for new keys), so a table creates all its keys once per VM before its
 //! first use; the only race left is two VMs creating the same still-empty key at once, which
 //! writes the same empty value.
+//!
+//! Known imprecision: a key's state could end up in two slots if, between two workers' reads,
+//! an earlier probe slot decays to idle while the key is being placed in a later one; the key
+//! then continues in the earlier slot and at most the requests counted in the orphaned slot
+//! (typically one) are not seen again. It needs a slot to decay within the microseconds
+//! between two reads of a brand-new key.
 
 use crate::host::{Host, SharedDataError};
 use std::sync::atomic::{AtomicBool, Ordering};
