@@ -251,7 +251,10 @@ impl Engine {
         let mut outcome = Step::Next;
         while stream.stage < STAGE_DONE {
             let step = match stream.stage {
-                STAGE_HEADERS => self.headers.on_request(&mut ctx),
+                STAGE_HEADERS => match self.headers.on_request(&mut ctx) {
+                    Step::Next => self.rate_limit.check_lockout(&mut ctx),
+                    other => other,
+                },
                 STAGE_REQUEST_POLICY => self.request_policy.on_request(&mut ctx),
                 STAGE_JWT => self.jwt.on_request(&mut ctx, &mut stream.jwt),
                 STAGE_SERVICE => self
@@ -332,6 +335,9 @@ impl Engine {
         let reported = self.mode == Mode::Report;
         let (event, counter) = if reported {
             ("would_deny", "edgeguard_reported")
+        } else if reply.status < 400 {
+            // Redirects and CORS preflights answered at the edge are not denials.
+            ("answered", "edgeguard_answered")
         } else {
             ("denied", "edgeguard_denied")
         };
@@ -339,7 +345,7 @@ impl Engine {
         host.count(&format!("{counter}_{}_total", reply.reason), 1);
         crate::log::event(
             host,
-            if reported {
+            if reported || reply.status < 400 {
                 LogLevel::Info
             } else {
                 LogLevel::Warn
@@ -355,6 +361,7 @@ impl Engine {
                 ("request_id", json!(req.header("x-request-id"))),
             ],
         );
+        self.rate_limit.record_denial(req, client_ip, &reply, host);
         self.headers.decorate_local_reply(req, &mut reply);
         RequestAction::Respond(reply)
     }

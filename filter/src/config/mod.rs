@@ -133,6 +133,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (i, rule) in self.rules.iter().enumerate() {
             rule.route.validate(&format!("rules[{i}].match"))?;
+            crate::headers::config::validate_rule_headers(
+                self.headers.as_ref(),
+                rule.headers.as_ref(),
+                &format!("rules[{i}].headers"),
+            )?;
             if let Some(rl) = &self.rate_limit {
                 rl.validate_rule_refs(&rule.rate_limits, &format!("rules[{i}].rate_limits"))?;
             } else if !rule.rate_limits.is_empty() {
