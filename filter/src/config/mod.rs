@@ -94,6 +94,9 @@ pub struct Rule {
     /// Whether (and how) response bodies on this rule are masked.
     #[serde(default)]
     pub masking: Option<crate::masking::config::RuleMasking>,
+    /// Require a service credential (message signature / service token) on this rule.
+    #[serde(default)]
+    pub service_auth: Option<crate::service_auth::config::RuleServiceAuth>,
 }
 
 impl Config {
