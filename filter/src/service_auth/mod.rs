@@ -723,3 +723,6 @@ fn has_body(req: &RequestView) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
