@@ -267,6 +267,25 @@ impl Default for ServiceAuth {
     }
 }
 
+/// The body comparison left after a signature covering `content-digest` verified at header
+/// time (see [`ServiceAuth::verify_deferring_body`]); the `Content-Digest` value it holds is
+/// authenticated by that signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingBodyCheck {
+    content_digest: String,
+    max_body: u64,
+}
+
+impl PendingBodyCheck {
+    /// Compare the complete body with the signed digest (413 above `max_body_bytes`).
+    pub fn check(&self, body: &[u8]) -> Result<(), ServiceAuthFailure> {
+        if body.len() as u64 > self.max_body {
+            return Err(ServiceAuthFailure::BodyTooLarge);
+        }
+        content_digest::verify(&self.content_digest, body).map_err(ServiceAuthFailure::Digest)
+    }
+}
+
 /// Per-request service-auth state.
 #[derive(Debug, Default)]
 pub struct ServiceAuthStream {
@@ -452,14 +471,37 @@ impl ServiceAuth {
         ctx: &RequestContext<'_>,
         policy: &RulePolicy,
     ) -> Result<ServiceIdentity, ServiceAuthFailure> {
+        self.verify_inner(ctx, policy, false).map(|(id, _)| id)
+    }
+
+    /// Like [`ServiceAuth::verify`], but never asks for the body: when the signature covers
+    /// `content-digest` and the body has not arrived, the signature (which authenticates the
+    /// `Content-Digest` header) is verified now and the body comparison is returned as a
+    /// [`PendingBodyCheck`] to run when the body is complete. This is the shape proxy-wasm in
+    /// Envoy needs: request headers can only be changed before they are released, and a
+    /// filter that pauses its headers receives no body callbacks until it resumes.
+    pub fn verify_deferring_body(
+        &self,
+        ctx: &RequestContext<'_>,
+        policy: &RulePolicy,
+    ) -> Result<(ServiceIdentity, Option<PendingBodyCheck>), ServiceAuthFailure> {
+        self.verify_inner(ctx, policy, true)
+    }
+
+    fn verify_inner(
+        &self,
+        ctx: &RequestContext<'_>,
+        policy: &RulePolicy,
+        defer_body: bool,
+    ) -> Result<(ServiceIdentity, Option<PendingBodyCheck>), ServiceAuthFailure> {
         let req = ctx.req;
         let sig_ok = policy.kinds.contains(&CredentialKind::MessageSignature);
         let tok_ok = policy.kinds.contains(&CredentialKind::ServiceToken);
-        let identity = if sig_ok && req.header("signature-input").is_some() {
-            self.verify_signature(ctx, policy)?
+        let (identity, pending) = if sig_ok && req.header("signature-input").is_some() {
+            self.verify_signature(ctx, policy, defer_body)?
         } else if let (true, Some(tokens)) = (tok_ok, &self.tokens) {
             match req.header(&tokens.header) {
-                Some(token) => self.verify_token(ctx, policy, tokens, token)?,
+                Some(token) => (self.verify_token(ctx, policy, tokens, token)?, None),
                 None => return Err(ServiceAuthFailure::Missing),
             }
         } else {
@@ -470,7 +512,7 @@ impl ServiceAuth {
                 return Err(ServiceAuthFailure::ServiceNotAllowed);
             }
         }
-        Ok(identity)
+        Ok((identity, pending))
     }
 
     fn verify_token(
@@ -508,7 +550,8 @@ impl ServiceAuth {
         &self,
         ctx: &RequestContext<'_>,
         policy: &RulePolicy,
-    ) -> Result<ServiceIdentity, ServiceAuthFailure> {
+        defer_body: bool,
+    ) -> Result<(ServiceIdentity, Option<PendingBodyCheck>), ServiceAuthFailure> {
         let req = ctx.req;
         let input = join_field(req, "signature-input");
         let signature = join_field(req, "signature");
@@ -526,7 +569,7 @@ impl ServiceAuth {
             let (Some(key), Some(pol)) = (self.keys.get(index), policy.per_key.get(index)) else {
                 continue;
             };
-            match self.check_one(ctx, key, pol, sig) {
+            match self.check_one(ctx, key, pol, sig, defer_body) {
                 Ok(id) => return Ok(id),
                 Err(ServiceAuthFailure::NeedBody) => return Err(ServiceAuthFailure::NeedBody),
                 Err(e) => {
@@ -543,7 +586,8 @@ impl ServiceAuth {
         key: &CompiledKey,
         pol: &SignaturePolicy,
         sig: &ParsedSignature,
-    ) -> Result<ServiceIdentity, ServiceAuthFailure> {
+        defer_body: bool,
+    ) -> Result<(ServiceIdentity, Option<PendingBodyCheck>), ServiceAuthFailure> {
         use ServiceAuthFailure as F;
         let req = ctx.req;
         if let Some(alg) = &sig.alg {
@@ -591,7 +635,9 @@ impl ServiceAuth {
                     if declared_length(req).is_some_and(|l| l > self.max_body) {
                         return Err(F::BodyTooLarge);
                     }
-                    return Err(F::NeedBody);
+                    if !defer_body {
+                        return Err(F::NeedBody);
+                    }
                 }
                 Some(body) if body.len() as u64 > self.max_body => return Err(F::BodyTooLarge),
                 Some(_) => {}
@@ -602,9 +648,16 @@ impl ServiceAuth {
         if !key.verify.verify(base.as_bytes(), &sig.signature) {
             return Err(F::Signature(SigError::BadSignature));
         }
+        let mut pending = None;
         if covers_digest {
-            let field = join_field(req, "content-digest");
-            content_digest::verify(&field, ctx.body.unwrap_or_default()).map_err(F::Digest)?;
+            let check = PendingBodyCheck {
+                content_digest: join_field(req, "content-digest"),
+                max_body: self.max_body,
+            };
+            match ctx.body {
+                Some(body) => check.check(body)?,
+                None => pending = Some(check),
+            }
         }
         if pol.replay_protection {
             let mut until = match sig.created {
@@ -620,11 +673,14 @@ impl ServiceAuth {
             };
             self.admit(ctx, &key.keyid, id, until)?;
         }
-        Ok(ServiceIdentity {
-            service_id: key.service_id.clone(),
-            kind: CredentialKind::MessageSignature,
-            keyid: Some(key.keyid.clone()),
-        })
+        Ok((
+            ServiceIdentity {
+                service_id: key.service_id.clone(),
+                kind: CredentialKind::MessageSignature,
+                keyid: Some(key.keyid.clone()),
+            },
+            pending,
+        ))
     }
 
     fn admit(

@@ -988,3 +988,65 @@ fn python_signed_requests_verify_and_tampering_is_rejected() {
     assert_eq!(ran, 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn deferred_body_check_verifies_signature_at_header_time() {
+    let engine = test_engine();
+    let host = MemoryHost::at(NOW);
+    let body = br#"{"to":"a@b.c"}"#;
+    let len = body.len().to_string();
+    let base = view(
+        "POST",
+        "https",
+        "api.example.com",
+        "/send",
+        &[
+            ("content-type", "application/json"),
+            ("content-length", &len),
+        ],
+    );
+    let auth = &engine.service_auth;
+    let policy = auth.rule_policy(4).unwrap();
+    let mut identity = crate::engine::Identity::default();
+    let mut upstream = HeaderMutations::default();
+    let mut check = |req: &RequestView| {
+        let ctx = RequestContext {
+            req,
+            rule: Some(4),
+            rule_name: "svc",
+            host: &host,
+            client_ip: None,
+            identity: &mut identity,
+            upstream: &mut upstream,
+            body: None,
+        };
+        auth.verify_deferring_body(&ctx, policy)
+    };
+    let good = signed(
+        base.clone(),
+        Some(body),
+        &hmac_spec(ENV_SECRET.as_bytes(), POST_COMPONENTS, Some("d1")),
+    );
+    let (id, pending) = check(&good).unwrap();
+    assert_eq!(id.service_id, "call-assistant");
+    let pending = pending.expect("a body check is left");
+    assert_eq!(pending.check(body), Ok(()));
+    assert!(matches!(
+        pending.check(b"{}"),
+        Err(ServiceAuthFailure::Digest(_))
+    ));
+    assert_eq!(
+        pending.check(&[b'a'; 65]),
+        Err(ServiceAuthFailure::BodyTooLarge)
+    );
+    // A bad signature fails at header time, before any body.
+    let bad = signed(
+        base,
+        Some(body),
+        &hmac_spec(b"wrong", POST_COMPONENTS, Some("d2")),
+    );
+    assert_eq!(
+        check(&bad).unwrap_err(),
+        ServiceAuthFailure::Signature(SigError::BadSignature)
+    );
+}
