@@ -328,19 +328,18 @@ impl<'a> Parser<'a> {
                 Some(_) => SfError::Unexpected(self.pos),
             });
         }
+        let is_decimal = self.peek() == Some(b'.');
+        // Range check before converting, so long digit runs cannot overflow.
+        if int_digits > if is_decimal { 12 } else { 15 } {
+            return Err(SfError::NumberOutOfRange(start));
+        }
         let int_part = digits_value(self.bytes.get(int_start..self.pos).unwrap_or_default());
-        if self.peek() != Some(b'.') {
-            if int_digits > 15 {
-                return Err(SfError::NumberOutOfRange(start));
-            }
+        if !is_decimal {
             return Ok(BareItem::Integer(if negative {
                 -int_part
             } else {
                 int_part
             }));
-        }
-        if int_digits > 12 {
-            return Err(SfError::NumberOutOfRange(start));
         }
         self.pos += 1; // '.'
         let frac_start = self.pos;
@@ -670,6 +669,42 @@ mod tests {
         assert!(parse_dictionary("").unwrap().is_empty());
         assert!(parse_list("   ").unwrap().is_empty());
         assert!(parse_item("").is_err());
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        // Deterministic pseudo-random strings over the grammar's alphabet, long digit runs
+        // included (overflow), fed to every entry point.
+        let alphabet = b"a=;,()\" :?*-.019AZ\\/+\t\x7f\xc3";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut bytes = Vec::new();
+            for _ in 0..(state % 40) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let c = alphabet[(state % alphabet.len() as u64) as usize];
+                let run = if c == b'9' { 1 + (state >> 8) % 30 } else { 1 };
+                for _ in 0..run {
+                    bytes.push(c);
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = parse_dictionary(&text);
+            let _ = parse_list(&text);
+            let _ = parse_item(&text);
+            let _ = parse_parameters(&text);
+            if let Ok(d) = parse_dictionary(&text) {
+                // Canonical output parses back to the same value.
+                assert_eq!(
+                    parse_dictionary(&serialize_dictionary(&d)).unwrap(),
+                    d,
+                    "{text}"
+                );
+            }
+        }
+        assert!(parse_item(&"9".repeat(40)).is_err());
+        assert!(parse_item(&format!("{}.5", "9".repeat(40))).is_err());
     }
 
     #[test]
