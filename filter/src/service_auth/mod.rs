@@ -743,8 +743,9 @@ impl ServiceAuth {
                 Step::Next
             }
             Err(e) => {
+                // Per reason class; the engine also counts `edgeguard_denied_<reason>_total`.
                 ctx.host
-                    .count(&format!("edgeguard_service_auth_{}_total", e.reason()), 1);
+                    .count(&format!("edgeguard_service_auth_{}_total", e.class()), 1);
                 match e {
                     ServiceAuthFailure::Internal(m) => Step::Error(m.to_string()),
                     other => Step::Respond(other.reply()),

@@ -347,7 +347,7 @@ fn signed_get_is_forwarded_with_identity_and_incoming_copies_stripped() {
     assert_eq!((status, reason), (401, "service_auth_replayed"));
     assert!(body["error"].as_str().unwrap().starts_with("replayed:"));
     assert_eq!(
-        host.metric("edgeguard_service_auth_service_auth_replayed_total"),
+        host.metric("edgeguard_service_auth_replayed_total"),
         1
     );
 }
