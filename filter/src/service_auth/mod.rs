@@ -400,7 +400,24 @@ impl ServiceAuth {
             Some(auth.compile_rule_policy(&RuleServiceAuth::default(), "service_auth")?);
         for (i, rule) in config.rules.iter().enumerate() {
             let compiled = match &rule.service_auth {
-                Some(r) => Some(auth.compile_rule_policy(r, &format!("rules[{i}].service_auth"))?),
+                Some(r) => {
+                    let path = format!("rules[{i}].service_auth");
+                    let p = auth.compile_rule_policy(r, &path)?;
+                    if p.kinds.is_empty() {
+                        return Err(ConfigError::new(
+                            path,
+                            "service_auth has neither keys nor service_tokens configured",
+                        ));
+                    }
+                    if p.kinds.contains(&CredentialKind::ServiceToken) && p.target_service.is_none()
+                    {
+                        return Err(ConfigError::new(
+                            format!("{path}.target_service"),
+                            "service tokens need a target: set service_auth.service_name or this field",
+                        ));
+                    }
+                    Some(p)
+                }
                 None => None,
             };
             auth.rules.push(compiled);

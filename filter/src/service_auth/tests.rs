@@ -346,10 +346,7 @@ fn signed_get_is_forwarded_with_identity_and_incoming_copies_stripped() {
     let (status, reason, body) = denied(&run(&engine, &host, req, b""));
     assert_eq!((status, reason), (401, "service_auth_replayed"));
     assert!(body["error"].as_str().unwrap().starts_with("replayed:"));
-    assert_eq!(
-        host.metric("edgeguard_service_auth_replayed_total"),
-        1
-    );
+    assert_eq!(host.metric("edgeguard_service_auth_replayed_total"), 1);
 }
 
 #[test]
@@ -762,6 +759,14 @@ fn config_errors_name_the_path() {
         (
             r#"{"service_auth":{"keys":{"k":{"alg":"hmac-sha256","secrets":["x"]}}},"rules":[{"match":{"prefix":"/"},"service_auth":{"kinds":["service_token"]}}]}"#,
             "rules[0].service_auth.kinds[0]",
+        ),
+        (
+            r#"{"service_auth":{},"rules":[{"match":{"prefix":"/"},"service_auth":{}}]}"#,
+            "rules[0].service_auth",
+        ),
+        (
+            r#"{"service_auth":{"service_tokens":{"services":{"a":{"secrets":["x"]}}}},"rules":[{"match":{"prefix":"/"},"service_auth":{}}]}"#,
+            "rules[0].service_auth.target_service",
         ),
         (
             r#"{"service_auth":{"service_tokens":{"services":{"a:b":{"secrets":["x"]}}}}}"#,
