@@ -16,6 +16,7 @@ use crate::jwt::{JwtAuthn, JwtStream};
 use crate::masking::{Masker, MaskingStream};
 use crate::rate_limit::{RateLimitStream, RateLimiter};
 use crate::request::{RequestError, RequestView};
+use crate::request_policy::RequestPolicy;
 use crate::rules::RuleSet;
 use crate::service_auth::{ServiceAuth, ServiceAuthStream};
 use serde_json::json;
@@ -108,6 +109,8 @@ pub struct Engine {
     rules: RuleSet,
     /// Security headers, hosts, HTTPS, CORS.
     pub headers: HeadersPolicy,
+    /// Request limits/hygiene, mTLS peer identity, API keys, CSRF.
+    pub request_policy: RequestPolicy,
     /// JWT authentication and claim/permission authorization.
     pub jwt: JwtAuthn,
     /// Service credentials.
@@ -119,10 +122,11 @@ pub struct Engine {
 }
 
 const STAGE_HEADERS: usize = 0;
-const STAGE_JWT: usize = 1;
-const STAGE_SERVICE: usize = 2;
-const STAGE_RATE: usize = 3;
-const STAGE_DONE: usize = 4;
+const STAGE_REQUEST_POLICY: usize = 1;
+const STAGE_JWT: usize = 2;
+const STAGE_SERVICE: usize = 3;
+const STAGE_RATE: usize = 4;
+const STAGE_DONE: usize = 5;
 
 impl Engine {
     /// Parse, validate and compile a JSON config.
@@ -137,6 +141,7 @@ impl Engine {
             failure_mode: config.failure_mode,
             rules: RuleSet::compile(&config.rules)?,
             headers: HeadersPolicy::compile(config)?,
+            request_policy: RequestPolicy::compile(config)?,
             jwt: JwtAuthn::compile(config)?,
             service_auth: ServiceAuth::compile(config)?,
             rate_limit: RateLimiter::compile(config)?,
@@ -242,6 +247,7 @@ impl Engine {
         while stream.stage < STAGE_DONE {
             let step = match stream.stage {
                 STAGE_HEADERS => self.headers.on_request(&mut ctx),
+                STAGE_REQUEST_POLICY => self.request_policy.on_request(&mut ctx),
                 STAGE_JWT => self.jwt.on_request(&mut ctx, &mut stream.jwt),
                 STAGE_SERVICE => self
                     .service_auth
