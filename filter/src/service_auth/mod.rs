@@ -291,6 +291,8 @@ impl PendingBodyCheck {
 pub struct ServiceAuthStream {
     /// The verified identity, once verified.
     pub verified: Option<ServiceIdentity>,
+    /// The body comparison still to do (signature already verified at header time).
+    pub pending_body: Option<PendingBodyCheck>,
 }
 
 impl ServiceAuth {
@@ -728,8 +730,23 @@ impl ServiceAuth {
         let Some(policy) = ctx.rule.and_then(|i| self.rule_policy(i)) else {
             return Step::Next;
         };
-        match self.verify(ctx, policy) {
-            Ok(identity) => {
+        // Second pass, body arrived: only the digest comparison is left.
+        if let Some(pending) = stream.pending_body.as_ref() {
+            let Some(body) = ctx.body else {
+                return Step::NeedBody;
+            };
+            return match pending.check(body) {
+                Ok(()) => {
+                    stream.pending_body = None;
+                    Step::Next
+                }
+                Err(e) => self.reject(ctx, e),
+            };
+        }
+        // The signature (which covers the Content-Digest header) is verified now and the
+        // identity decided now, so header changes are known before the body is awaited.
+        match self.verify_deferring_body(ctx, policy) {
+            Ok((identity, pending)) => {
                 let kind = match identity.kind {
                     CredentialKind::MessageSignature => "signature",
                     CredentialKind::ServiceToken => "token",
@@ -752,22 +769,40 @@ impl ServiceAuth {
                     .push((self.identity_header.clone(), identity.service_id.clone()));
                 ctx.identity.service_id = Some(identity.service_id.clone());
                 stream.verified = Some(identity);
-                Step::Next
+                match pending {
+                    Some(p) => {
+                        stream.pending_body = Some(p);
+                        Step::NeedBody
+                    }
+                    None => Step::Next,
+                }
             }
             Err(ServiceAuthFailure::NeedBody) => Step::NeedBody,
             Err(ServiceAuthFailure::Missing) if !policy.required => {
                 ctx.host.count("edgeguard_service_auth_absent_total", 1);
                 Step::Next
             }
-            Err(e) => {
-                // Per reason class; the engine also counts `edgeguard_denied_<reason>_total`.
-                ctx.host
-                    .count(&format!("edgeguard_service_auth_{}_total", e.class()), 1);
-                match e {
-                    ServiceAuthFailure::Internal(m) => Step::Error(m.to_string()),
-                    other => Step::Respond(other.reply()),
-                }
-            }
+            Err(e) => self.reject(ctx, e),
+        }
+    }
+
+    fn reject(&self, ctx: &mut RequestContext<'_>, e: ServiceAuthFailure) -> Step {
+        // Per reason class; the engine also counts `edgeguard_denied_<reason>_total`.
+        ctx.host
+            .count(&format!("edgeguard_service_auth_{}_total", e.class()), 1);
+        if ctx
+            .upstream
+            .set
+            .iter()
+            .any(|(k, _)| *k == self.identity_header)
+        {
+            // A body check failed after the identity was decided: take it back.
+            ctx.upstream.set.retain(|(k, _)| *k != self.identity_header);
+            ctx.identity.service_id = None;
+        }
+        match e {
+            ServiceAuthFailure::Internal(m) => Step::Error(m.to_string()),
+            other => Step::Respond(other.reply()),
         }
     }
 }

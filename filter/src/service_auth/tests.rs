@@ -411,6 +411,16 @@ fn body_is_buffered_and_checked_against_content_digest() {
     let (status, reason, _) = denied(&run(&engine, &host, tampered, br#"{"to":"evil@x.y"}"#));
     assert_eq!((status, reason), (401, "service_content_digest_invalid"));
 
+    // A wrong signature on a request with a body is refused at header time, unbuffered.
+    let forged = signed(
+        base.clone(),
+        Some(body),
+        &hmac_spec(b"not-the-secret", POST_COMPONENTS, Some("b3")),
+    );
+    let mut s = Stream::default();
+    let (status, reason, _) = denied(&engine.on_request_headers(&mut s, forged, &host));
+    assert_eq!((status, reason), (401, "service_signature_invalid"));
+
     // A body without content-digest coverage is refused by the default policy.
     let uncovered = signed(
         base,
