@@ -293,6 +293,8 @@ pub struct ServiceAuthStream {
     pub verified: Option<ServiceIdentity>,
     /// The body comparison still to do (signature already verified at header time).
     pub pending_body: Option<PendingBodyCheck>,
+    /// Incoming identity headers were scheduled for removal (once per request).
+    pub stripped: bool,
 }
 
 impl ServiceAuth {
@@ -724,7 +726,8 @@ impl ServiceAuth {
         if !self.enabled {
             return Step::Next;
         }
-        if !ctx.upstream.remove.contains(&self.identity_header) {
+        if !stream.stripped {
+            stream.stripped = true;
             ctx.upstream.remove.push(self.identity_header.clone());
         }
         let Some(policy) = ctx.rule.and_then(|i| self.rule_policy(i)) else {

@@ -396,11 +396,20 @@ fn body_is_buffered_and_checked_against_content_digest() {
         &hmac_spec(ENV_SECRET.as_bytes(), POST_COMPONENTS, Some("b1")),
     );
     let mut s = Stream::default();
+    let mut forged = req.clone();
+    forged.headers.push(("x-service-id".into(), "admin".into()));
     assert_eq!(
-        engine.on_request_headers(&mut s, req.clone(), &host),
+        engine.on_request_headers(&mut s, forged, &host),
         RequestAction::NeedBody
     );
-    continued(&engine.on_request_body(&mut s, body, true, &host));
+    // The identity is decided before the body: adapters apply this while headers can change.
+    let early = engine.take_request_mutations(&mut s);
+    assert_eq!(early.remove, vec!["x-service-id".to_string()]);
+    assert_eq!(
+        early.set,
+        vec![("x-service-id".to_string(), "call-assistant".to_string())]
+    );
+    assert!(continued(&engine.on_request_body(&mut s, body, true, &host)).is_empty());
 
     // Same headers, different body: the digest (covered and signed) no longer matches.
     let tampered = signed(
