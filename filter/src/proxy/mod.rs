@@ -132,7 +132,11 @@ impl RootContext for EdgeguardRoot {
             context_id,
             shared: Rc::clone(&self.shared),
             request_end_of_stream: false,
+            awaiting_request_body: false,
+            headers_released: false,
+            request_body_size: 0,
             response_buffering: false,
+            response_body_size: 0,
         }))
     }
 
@@ -145,14 +149,37 @@ struct EdgeguardStream {
     context_id: u32,
     shared: Rc<Shared>,
     request_end_of_stream: bool,
+    /// A stage asked for the request body: headers were let through (see `act`) and the body
+    /// callbacks hold the body until the decision.
+    awaiting_request_body: bool,
+    /// The request headers went on to the next filter; they can no longer be changed.
+    headers_released: bool,
+    /// Bytes of request body buffered so far (the last body callback's size).
+    request_body_size: usize,
     response_buffering: bool,
+    /// Bytes of response body buffered so far.
+    response_body_size: usize,
 }
 
 impl EdgeguardStream {
     fn act(&mut self, action: RequestAction) -> Action {
         match action {
             RequestAction::Continue(m) => {
-                apply_request_mutations(&m);
+                if self.headers_released {
+                    // Envoy no longer lets us touch the request headers (the hostcall fails
+                    // and the SDK would panic): stages make their header changes at header
+                    // time, so anything left here is a bug worth counting, not a crash.
+                    if !m.is_empty() {
+                        let host = ProxyHost;
+                        host.count("edgeguard_late_header_mutations_total", 1);
+                        host.log(
+                            LogLevel::Error,
+                            "edgeguard: request header changes after the body could not be applied",
+                        );
+                    }
+                } else {
+                    apply_request_mutations(&m);
+                }
                 Action::Continue
             }
             RequestAction::Respond(reply) => {
@@ -170,7 +197,22 @@ impl EdgeguardStream {
                         Some(other) => self.act(other),
                     };
                 }
-                Action::Pause
+                // Envoy (proxy-wasm-cpp-host) turns a paused headers callback into
+                // StopAllIterationAndWatermark, and then never calls the body callback until
+                // the stream is resumed. So let the headers go on, and hold the body in the
+                // body callback (StopIterationAndBuffer) until it is complete. Deployments
+                // that inspect request bodies put `envoy.filters.http.buffer` right after
+                // edgeguard so nothing reaches the router before the decision.
+                // Header changes decided so far (strips of forgeable identity headers, identity
+                // set from a verified signature) must be applied now, while we still may.
+                if let Some(m) =
+                    self.with_stream(|engine, stream, _| engine.take_request_mutations(stream))
+                {
+                    apply_request_mutations(&m);
+                }
+                self.awaiting_request_body = true;
+                self.headers_released = true;
+                Action::Continue
             }
             RequestAction::Pause => {
                 self.shared.paused.borrow_mut().push(self.context_id);
@@ -245,15 +287,33 @@ impl HttpContext for EdgeguardStream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let needs_body = self.shared.streams.borrow().get(&self.context_id).is_some();
-        if !needs_body {
+        if !self.awaiting_request_body {
             return Action::Continue;
         }
+        self.request_body_size = body_size;
         if !end_of_stream {
             // Let Envoy buffer until the end (StopIterationAndBuffer).
             return Action::Pause;
         }
+        self.awaiting_request_body = false;
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        match self
+            .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
+        {
+            Some(RequestAction::NeedBody) | None => Action::Continue,
+            Some(a) => self.act(a),
+        }
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !self.awaiting_request_body {
+            return Action::Continue;
+        }
+        // A request with trailers never sets end_of_stream on its body: decide here.
+        self.awaiting_request_body = false;
+        let body = self
+            .get_http_request_body(0, self.request_body_size)
+            .unwrap_or_default();
         match self
             .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
         {
@@ -278,6 +338,7 @@ impl HttpContext for EdgeguardStream {
         if !self.response_buffering {
             return Action::Continue;
         }
+        self.response_body_size = body_size;
         if !end_of_stream {
             return Action::Pause;
         }
@@ -293,7 +354,7 @@ impl HttpContext for EdgeguardStream {
         }
         // HTTP/2 responses with trailers never set end_of_stream on the body: finish here.
         let body = self
-            .get_http_response_body(0, usize::MAX)
+            .get_http_response_body(0, self.response_body_size)
             .unwrap_or_default();
         self.finish_response_body(&body);
         Action::Continue
