@@ -16,6 +16,11 @@ pub mod route;
 pub mod status;
 pub mod verifier;
 
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
+
 use crate::config::{Config, ConfigError};
 use crate::decision::LocalReply;
 use crate::engine::{RequestContext, Step};

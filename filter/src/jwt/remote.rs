@@ -289,6 +289,9 @@ impl RemoteKeys {
                 return KeysState::Ready(k.clone());
             }
         }
+        if inner.in_flight.is_none() && inner.next_attempt > now {
+            return KeysState::Failed; // in backoff after a failed fetch
+        }
         if inner.last_failure >= waiting_since
             || now
                 >= waiting_since
