@@ -17,6 +17,8 @@ pub mod status;
 pub mod verifier;
 
 #[cfg(test)]
+mod corpus;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
