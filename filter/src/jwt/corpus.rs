@@ -42,9 +42,12 @@ fn with(mut c: Value, extra: Value) -> Value {
     c
 }
 
-fn cases(now: u64) -> Vec<(String, String, Vec<(String, String)>)> {
+/// (name, path, headers) of one corpus request.
+type Case = (String, String, Vec<(String, String)>);
+
+fn cases(now: u64) -> Vec<Case> {
     let bearer = |t: &str| vec![("authorization".to_string(), format!("Bearer {t}"))];
-    let mut out: Vec<(String, String, Vec<(String, String)>)> = Vec::new();
+    let mut out: Vec<Case> = Vec::new();
     let mut add = |name: &str, path: &str, headers: Vec<(String, String)>| {
         out.push((name.to_string(), path.to_string(), headers));
     };
