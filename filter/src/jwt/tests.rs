@@ -679,3 +679,9 @@ fn rfc_7515_and_8037_examples() {
     }
     assert_eq!(checked, 4);
 }
+
+#[test]
+fn documented_example_config_loads() {
+    let e = Engine::from_json(include_bytes!("../../../testdata/jwt/example_config.json"));
+    assert!(e.is_ok(), "{:?}", e.err());
+}
