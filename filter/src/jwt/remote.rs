@@ -218,9 +218,18 @@ impl RemoteKeys {
             None => 0,
         };
         let until = now.saturating_add(self.timeout_ns).saturating_add(SEC);
+        let mine = until.to_string();
         if host
-            .shared_set(&self.lease_key(), until.to_string().as_bytes(), cas)
+            .shared_set(&self.lease_key(), mine.as_bytes(), cas)
             .is_err()
+        {
+            return;
+        }
+        // A first lease is written without CAS (the key did not exist); if another worker
+        // wrote it at the same moment, the later write wins and the other backs off.
+        if host
+            .shared_get(&self.lease_key())
+            .is_none_or(|(v, _)| v != mine.as_bytes())
         {
             return;
         }
