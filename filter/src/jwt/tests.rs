@@ -685,3 +685,17 @@ fn documented_example_config_loads() {
     let e = Engine::from_json(include_bytes!("../../../testdata/jwt/example_config.json"));
     assert!(e.is_ok(), "{:?}", e.err());
 }
+
+#[test]
+fn json_schema_describes_the_jwt_section() {
+    let schema = crate::config::Config::json_schema().to_string();
+    for needle in [
+        "JwtProvider",
+        "remote_jwks",
+        "ProtoDuration",
+        "require_permissions",
+        "allow_missing_or_failed",
+    ] {
+        assert!(schema.contains(needle), "{needle}");
+    }
+}
