@@ -68,11 +68,11 @@ impl Denial {
     pub fn reply(&self) -> LocalReply {
         let (reason, body) = match self {
             Denial::Claims => (
-                "claims_not_allowed",
+                "jwt_permission_denied",
                 serde_json::json!({"error": "permission denied", "status": 403}),
             ),
             Denial::Permission(p) => (
-                "permission_missing",
+                "jwt_permission_denied",
                 serde_json::json!({"error": "permission denied", "status": 403, "required_permission": p}),
             ),
             Denial::Revoked => (
@@ -112,6 +112,11 @@ impl RuleAuthz {
             permissions: perms.map(|p| p.all.clone()).unwrap_or_default(),
             permission_claim: perms.and_then(|p| p.claim.clone()).map(|c| vec![c]),
         }
+    }
+
+    /// The rule's `require_permissions.all` list.
+    pub fn required_permissions(&self) -> &[String] {
+        &self.permissions
     }
 
     /// Anything to check?

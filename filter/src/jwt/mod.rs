@@ -72,6 +72,7 @@ pub struct JwtAuthn {
     strip_failure_response: bool,
     revoked_jti: HashSet<String>,
     stripped_headers: Vec<String>,
+    security_events: Option<crate::events::SecurityEventsConfig>,
 }
 
 /// Per-request JWT state (which requirement is pending on a JWKS fetch).
@@ -325,6 +326,7 @@ impl JwtAuthn {
             bypass_cors_preflight: section.bypass_cors_preflight,
             strip_failure_response: section.strip_failure_response,
             revoked_jti: section.revoked_jti.iter().cloned().collect(),
+            security_events: config.security_events.clone(),
             ..Default::default()
         };
         let mut index = BTreeMap::new();
@@ -513,6 +515,13 @@ impl JwtAuthn {
                 ));
             }
             if let Err(d) = a.check(&payloads, &other_permissions) {
+                if matches!(d, Denial::Permission(_)) {
+                    crate::events::permission_denied(
+                        ctx,
+                        self.security_events.as_ref(),
+                        a.required_permissions(),
+                    );
+                }
                 return Step::Respond(d.reply());
             }
         }

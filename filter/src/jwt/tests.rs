@@ -699,3 +699,27 @@ fn json_schema_describes_the_jwt_section() {
         assert!(schema.contains(needle), "{needle}");
     }
 }
+
+#[test]
+fn denied_admin_permission_is_a_security_event() {
+    let cfg = config(
+        json!({}),
+        json!({}),
+        json!([{"match": {"prefix": "/admin"}, "requires": {"provider_name": "idp"},
+                "require_permissions": {"all": ["system:config"]}}]),
+    );
+    let e = engine(&cfg);
+    let host = MemoryHost::at(NOW);
+    let h = format!("Bearer {}", sign_std("HS256", &claims()));
+    let (a, _) = run(&e, &host, "/admin/x", &[("authorization", &h)]);
+    let RequestAction::Respond(r) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!((r.status, r.reason), (403, "jwt_permission_denied"));
+    assert_eq!(
+        host.metric("edgeguard_security_events_total"),
+        1,
+        "{}",
+        host.log_text()
+    );
+}
