@@ -220,6 +220,13 @@ impl Engine {
         self.run(stream, host)
     }
 
+    /// The request-header changes decided so far, handed over once (later decisions return
+    /// only what was added since). Adapters call it on `NeedBody`: in Envoy request headers
+    /// can only be changed before they are released, which happens before the body arrives.
+    pub fn take_request_mutations(&self, stream: &mut Stream) -> HeaderMutations {
+        std::mem::take(&mut stream.upstream)
+    }
+
     /// Resume a paused request (e.g. after JWKS arrived or failed).
     pub fn resume(&self, stream: &mut Stream, host: &dyn Host) -> RequestAction {
         self.run(stream, host)

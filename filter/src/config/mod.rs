@@ -112,6 +112,9 @@ pub struct Rule {
     /// Require mTLS and (optionally) an allowed peer certificate SAN.
     #[serde(default)]
     pub mtls: Option<crate::request_policy::mtls::RuleMtls>,
+    /// Require a service credential (message signature / service token) on this rule.
+    #[serde(default)]
+    pub service_auth: Option<crate::service_auth::config::RuleServiceAuth>,
 }
 
 impl Config {

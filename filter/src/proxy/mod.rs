@@ -140,6 +140,7 @@ impl RootContext for EdgeguardRoot {
             shared: Rc::clone(&self.shared),
             request_end_of_stream: false,
             awaiting_request_body: false,
+            headers_released: false,
             request_body_size: 0,
             response_buffering: false,
             response_body_size: 0,
@@ -158,6 +159,8 @@ struct EdgeguardStream {
     /// A stage asked for the request body: headers were let through (see `act`) and the body
     /// callbacks hold the body until the decision.
     awaiting_request_body: bool,
+    /// The request headers went on to the next filter; they can no longer be changed.
+    headers_released: bool,
     /// Bytes of request body buffered so far (the last body callback's size).
     request_body_size: usize,
     response_buffering: bool,
@@ -169,7 +172,21 @@ impl EdgeguardStream {
     fn act(&mut self, action: RequestAction) -> Action {
         match action {
             RequestAction::Continue(m) => {
-                apply_request_mutations(&m);
+                if self.headers_released {
+                    // Envoy no longer lets us touch the request headers (the hostcall fails
+                    // and the SDK would panic): stages make their header changes at header
+                    // time, so anything left here is a bug worth counting, not a crash.
+                    if !m.is_empty() {
+                        let host = ProxyHost;
+                        host.count("edgeguard_late_header_mutations_total", 1);
+                        host.log(
+                            LogLevel::Error,
+                            "edgeguard: request header changes after the body could not be applied",
+                        );
+                    }
+                } else {
+                    apply_request_mutations(&m);
+                }
                 Action::Continue
             }
             RequestAction::Respond(reply) => {
@@ -193,7 +210,15 @@ impl EdgeguardStream {
                 // body callback (StopIterationAndBuffer) until it is complete. Deployments
                 // that inspect request bodies put `envoy.filters.http.buffer` right after
                 // edgeguard so nothing reaches the router before the decision.
+                // Header changes decided so far (strips of forgeable identity headers, identity
+                // set from a verified signature) must be applied now, while we still may.
+                if let Some(m) =
+                    self.with_stream(|engine, stream, _| engine.take_request_mutations(stream))
+                {
+                    apply_request_mutations(&m);
+                }
                 self.awaiting_request_body = true;
+                self.headers_released = true;
                 Action::Continue
             }
             RequestAction::Pause => {
