@@ -723,3 +723,22 @@ fn denied_admin_permission_is_a_security_event() {
         host.log_text()
     );
 }
+
+#[test]
+fn forward_keeps_the_token_and_padding_is_added_on_request() {
+    let cfg = config(
+        json!({"forward": true, "pad_forward_payload_header": true}),
+        json!({}),
+        json!([]),
+    );
+    let e = engine(&cfg);
+    let host = MemoryHost::at(NOW);
+    let token = sign_std("HS256", &claims());
+    let RequestAction::Continue(m) = bearer(&e, &host, &token) else {
+        panic!("not accepted")
+    };
+    assert!(!m.remove.contains(&"authorization".to_string()));
+    let (_, v) = m.set.iter().find(|(k, _)| k == "x-jwt-payload").unwrap();
+    assert_eq!(v.len() % 4, 0);
+    assert_eq!(v.trim_end_matches('='), token.split('.').nth(1).unwrap());
+}
