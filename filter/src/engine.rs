@@ -452,8 +452,10 @@ impl Engine {
             .on_http_call_response(token, status, headers, body, host)
     }
 
-    /// Periodic work (JWKS refresh, cache sweeps); hosts call it from their timer.
-    pub fn on_tick(&self, host: &dyn Host) {
-        self.jwt.on_tick(host);
+    /// Periodic work (JWKS refresh, cache sweeps); hosts call it from their timer. Returns
+    /// true when paused requests should be resumed (they may be waiting on keys another
+    /// worker fetched, or on a fetch that timed out).
+    pub fn on_tick(&self, host: &dyn Host) -> bool {
+        self.jwt.on_tick(host)
     }
 }

@@ -1,43 +1,600 @@
-//! JWT authentication compatible with Envoy's `jwt_authn`, plus claim/permission authorization.
-//! (Placeholder stage: filled in by the JWT work.)
+//! JWT authentication compatible with Envoy's `jwt_authn` (same config, statuses, replies),
+//! plus claim/permission authorization and revoked `jti`s.
+//!
+//! Which requirement applies: an edgeguard rule's own `requires` wins; otherwise
+//! `jwt_authn.rules` decide (first match, as in Envoy); otherwise no JWT is required.
+//! Incoming copies of every header edgeguard sets from claims are always removed first.
 
+pub mod authenticator;
+pub mod authz;
+pub mod cache;
 pub mod config;
+pub mod extractor;
+pub mod jwks;
+pub mod remote;
+pub mod route;
+pub mod status;
+pub mod verifier;
+
+#[cfg(test)]
+mod corpus;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
 
 use crate::config::{Config, ConfigError};
+use crate::decision::LocalReply;
 use crate::engine::{RequestContext, Step};
 use crate::host::Host;
+use crate::request::RequestView;
+use authenticator::{ClaimPolicy, ParsedJwt};
+use authz::{Denial, RuleAuthz};
+use cache::TokenCache;
+use extractor::{Extractor, FoundToken};
+use jwks::Jwks;
+use remote::{KeysState, RemoteKeys};
+use serde_json::Value;
+use status::JwtStatus;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+use verifier::{Node, Outcome, TokenChecker};
+
+/// Where a provider's keys come from.
+#[derive(Debug)]
+enum KeySource {
+    Local(Rc<Jwks>),
+    Remote(Box<RemoteKeys>),
+}
+
+/// A compiled provider.
+#[derive(Debug)]
+struct Provider {
+    name: String,
+    policy: ClaimPolicy,
+    extractor: Extractor,
+    keys: KeySource,
+    forward: bool,
+    forward_payload_header: Option<String>,
+    pad_forward_payload_header: bool,
+    claim_to_headers: Vec<(String, String)>,
+    cache: TokenCache,
+}
 
 /// Compiled `jwt_authn` section and per-rule requirements.
 #[derive(Debug, Default)]
-pub struct JwtAuthn {}
+pub struct JwtAuthn {
+    providers: Vec<Provider>,
+    jwt_rules: Vec<(route::JwtRoute, Option<Node>)>,
+    rule_requirements: Vec<Option<Node>>,
+    rule_authz: Vec<RuleAuthz>,
+    bypass_cors_preflight: bool,
+    strip_failure_response: bool,
+    revoked_jti: HashSet<String>,
+    stripped_headers: Vec<String>,
+    security_events: Option<crate::events::SecurityEventsConfig>,
+}
 
-/// Per-request JWT state (e.g. which requirement is pending on a JWKS fetch).
+/// Per-request JWT state (which requirement is pending on a JWKS fetch).
 #[derive(Debug, Default)]
-pub struct JwtStream {}
+pub struct JwtStream {
+    started: bool,
+    waiting_since: Option<u64>,
+    kid_refetch_since: Option<u64>,
+}
+
+/// One token that verified, kept until the whole requirement passed.
+#[derive(Debug)]
+struct Verified {
+    provider: usize,
+    jwt: Rc<ParsedJwt>,
+    header: Option<String>,
+}
+
+/// Envoy's `WWW-Authenticate` realm: the original URI, path cut at 256 bytes.
+fn realm(req: &RequestView) -> String {
+    let scheme = req.header("x-forwarded-proto").unwrap_or(&req.scheme);
+    let mut end = req.raw_path.len().min(256);
+    while !req.raw_path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{scheme}://{}{}",
+        req.authority,
+        req.raw_path.get(..end).unwrap_or_default()
+    )
+}
+
+/// The failure reply Envoy's jwt_authn sends (text body = status message).
+pub fn failure_reply(status: JwtStatus, req: &RequestView, strip: bool) -> LocalReply {
+    if strip {
+        return LocalReply {
+            status: status.http_status(),
+            reason: status.reason(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+    }
+    let mut value = format!("Bearer realm=\"{}\"", realm(req));
+    if status != JwtStatus::Missing {
+        value.push_str(", error=\"invalid_token\"");
+    }
+    LocalReply::with_body(
+        status.http_status(),
+        status.reason(),
+        "text/plain",
+        status.message().as_bytes().to_vec(),
+    )
+    .header("www-authenticate", value)
+}
+
+fn claim_header_value(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Some(u.to_string())
+            } else {
+                n.as_f64().map(|f| format!("{f:.6}"))
+            }
+        }
+        _ => None,
+    }
+}
+
+fn is_cors_preflight(req: &RequestView) -> bool {
+    req.method == "OPTIONS"
+        && req.header("origin").is_some_and(|v| !v.is_empty())
+        && req
+            .header("access-control-request-method")
+            .is_some_and(|v| !v.is_empty())
+}
+
+struct Checker<'a> {
+    authn: &'a JwtAuthn,
+    req: &'a RequestView,
+    host: &'a dyn Host,
+    now: u64,
+    stream: &'a mut JwtStream,
+    verified: Vec<Verified>,
+}
+
+impl Checker<'_> {
+    fn verify_token(
+        &mut self,
+        provider: usize,
+        found: &FoundToken,
+        audiences: Option<&[String]>,
+    ) -> Outcome {
+        let Some(p) = self.authn.providers.get(provider) else {
+            return Outcome::Fail(JwtStatus::UnknownIssuer);
+        };
+        let token = found.token.as_str();
+        let (jwt, hit) = match p.cache.get(token) {
+            Some(j) => (j, true),
+            None => match authenticator::parse(token) {
+                Ok(j) => (Rc::new(j), false),
+                Err(s) => return Outcome::Fail(s),
+            },
+        };
+        if !p.policy.issuer_allowed(&jwt.iss) {
+            return Outcome::Fail(JwtStatus::UnknownIssuer);
+        }
+        if let Err(s) = p.policy.check(&jwt, audiences, self.now) {
+            return Outcome::Fail(s);
+        }
+        if hit {
+            self.host.count("edgeguard_jwt_cache_hit_total", 1);
+            self.verified.push(Verified {
+                provider,
+                jwt,
+                header: found.header.clone(),
+            });
+            return Outcome::Ok;
+        }
+        let now_ns = self.host.now_nanos();
+        let keys = match &p.keys {
+            KeySource::Local(k) => k.clone(),
+            KeySource::Remote(r) => {
+                match r.keys(self.host, self.stream.waiting_since.unwrap_or(now_ns)) {
+                    KeysState::Ready(k) => k,
+                    KeysState::Pending => return Outcome::Pending,
+                    KeysState::Failed => return Outcome::Fail(JwtStatus::JwksFetchFail),
+                }
+            }
+        };
+        match authenticator::verify_signature(token, &jwt, &keys) {
+            Ok(()) => {
+                p.cache.insert(token, jwt.clone(), self.now);
+                self.verified.push(Verified {
+                    provider,
+                    jwt,
+                    header: found.header.clone(),
+                });
+                Outcome::Ok
+            }
+            Err(JwtStatus::KidAlgMismatch) => {
+                if let (KeySource::Remote(r), Some(kid)) = (&p.keys, &jwt.kid) {
+                    if !keys.has_kid(kid) {
+                        match self.stream.kid_refetch_since {
+                            None => {
+                                if r.refetch_for_unknown_kid(self.host) {
+                                    self.stream.kid_refetch_since = Some(now_ns);
+                                    return Outcome::Pending;
+                                }
+                            }
+                            Some(since) => {
+                                if !r.settled_since(self.host, since) {
+                                    return Outcome::Pending;
+                                }
+                            }
+                        }
+                    }
+                }
+                Outcome::Fail(JwtStatus::KidAlgMismatch)
+            }
+            Err(s) => Outcome::Fail(s),
+        }
+    }
+
+    /// Verify tokens last-found first, as Envoy does; the first failure decides.
+    fn verify_all(
+        &mut self,
+        tokens: Vec<(usize, FoundToken)>,
+        audiences: Option<&[String]>,
+    ) -> Outcome {
+        if tokens.is_empty() {
+            return Outcome::Fail(JwtStatus::Missing);
+        }
+        let mut pending = false;
+        for (provider, t) in tokens.iter().rev() {
+            match self.verify_token(*provider, t, audiences) {
+                Outcome::Ok => {}
+                Outcome::Pending => pending = true,
+                fail => return fail,
+            }
+        }
+        if pending {
+            Outcome::Pending
+        } else {
+            Outcome::Ok
+        }
+    }
+}
+
+impl TokenChecker for Checker<'_> {
+    fn provider_tokens(&mut self, provider: usize, audiences: Option<&[String]>) -> Outcome {
+        let Some(p) = self.authn.providers.get(provider) else {
+            return Outcome::Fail(JwtStatus::Missing);
+        };
+        let tokens = p
+            .extractor
+            .extract(self.req)
+            .into_iter()
+            .map(|t| (provider, t))
+            .collect();
+        self.verify_all(tokens, audiences)
+    }
+
+    fn any_provider_tokens(&mut self) -> Outcome {
+        let mut seen: Vec<FoundToken> = Vec::new();
+        for p in &self.authn.providers {
+            for t in p.extractor.extract(self.req) {
+                if !seen.iter().any(|s| s.token == t.token) {
+                    seen.push(t);
+                }
+            }
+        }
+        let mut tokens = Vec::new();
+        for t in seen {
+            let iss = authenticator::parse(&t.token)
+                .map(|j| j.iss)
+                .unwrap_or_default();
+            let by_issuer = self
+                .authn
+                .providers
+                .iter()
+                .position(|p| p.policy.issuer.as_deref() == Some(iss.as_str()))
+                .or_else(|| {
+                    self.authn
+                        .providers
+                        .iter()
+                        .position(|p| p.policy.issuer.is_none())
+                });
+            match by_issuer {
+                Some(i) => tokens.push((i, t)),
+                None => {
+                    if authenticator::parse(&t.token).is_err() {
+                        // Let the first provider report the parse error.
+                        tokens.push((0, t));
+                    } else {
+                        return Outcome::Fail(JwtStatus::UnknownIssuer);
+                    }
+                }
+            }
+        }
+        self.verify_all(tokens, None)
+    }
+}
 
 impl JwtAuthn {
-    /// Compile from the whole config (the section plus the rules' `requires`).
-    pub fn compile(_config: &Config) -> Result<JwtAuthn, ConfigError> {
-        Ok(JwtAuthn {})
+    /// Compile from the whole config (the section plus the rules' requirements).
+    pub fn compile(config: &Config) -> Result<JwtAuthn, ConfigError> {
+        let section = config.jwt_authn.clone().unwrap_or_default();
+        let mut authn = JwtAuthn {
+            bypass_cors_preflight: section.bypass_cors_preflight,
+            strip_failure_response: section.strip_failure_response,
+            revoked_jti: section.revoked_jti.iter().cloned().collect(),
+            security_events: config.security_events.clone(),
+            ..Default::default()
+        };
+        let mut index = BTreeMap::new();
+        for (name, p) in &section.providers {
+            let path = format!("jwt_authn.providers.{name}");
+            let keys = if let Some(r) = &p.remote_jwks {
+                KeySource::Remote(Box::new(RemoteKeys::new(name, r)))
+            } else if let Some(ds) = &p.local_jwks {
+                let text = jwks::local_jwks_text(ds)
+                    .map_err(|e| ConfigError::new(format!("{path}.local_jwks"), e))?;
+                let parsed = Jwks::parse_strict(&text).map_err(|e| {
+                    ConfigError::new(format!("{path}.local_jwks.inline_string"), e.message())
+                })?;
+                KeySource::Local(Rc::new(parsed))
+            } else {
+                return Err(ConfigError::new(
+                    path,
+                    "one of local_jwks or remote_jwks is required",
+                ));
+            };
+            let cache_cfg = p.jwt_cache_config.clone().unwrap_or_default();
+            for h in p
+                .claim_to_headers
+                .iter()
+                .map(|c| c.header_name.to_ascii_lowercase())
+                .chain(
+                    p.forward_payload_header
+                        .iter()
+                        .map(|h| h.to_ascii_lowercase()),
+                )
+            {
+                if !authn.stripped_headers.contains(&h) {
+                    authn.stripped_headers.push(h);
+                }
+            }
+            index.insert(name.clone(), authn.providers.len());
+            authn.providers.push(Provider {
+                name: name.clone(),
+                policy: ClaimPolicy::compile(p),
+                extractor: Extractor::for_provider(p),
+                keys,
+                forward: p.forward,
+                forward_payload_header: p
+                    .forward_payload_header
+                    .clone()
+                    .filter(|h| !h.is_empty())
+                    .map(|h| h.to_ascii_lowercase()),
+                pad_forward_payload_header: p.pad_forward_payload_header,
+                claim_to_headers: p
+                    .claim_to_headers
+                    .iter()
+                    .map(|c| (c.header_name.to_ascii_lowercase(), c.claim_name.clone()))
+                    .collect(),
+                cache: TokenCache::new(
+                    cache_cfg.jwt_cache_size.unwrap_or(100) as usize,
+                    cache_cfg.jwt_max_token_size.unwrap_or(4096) as usize,
+                ),
+            });
+        }
+        let bad = |path: String| ConfigError::new(path, "requirement could not be compiled");
+        for (i, r) in section.rules.iter().enumerate() {
+            let path = format!("jwt_authn.rules[{i}]");
+            let matcher =
+                route::JwtRoute::compile(&r.route).ok_or_else(|| bad(format!("{path}.match")))?;
+            let node = match (&r.requires, &r.requirement_name) {
+                (Some(req), _) => Some(
+                    verifier::compile(req, &index, &section.requirement_map, 0)
+                        .ok_or_else(|| bad(format!("{path}.requires")))?,
+                ),
+                (None, Some(name)) => Some(
+                    section
+                        .requirement_map
+                        .get(name)
+                        .and_then(|req| verifier::compile(req, &index, &section.requirement_map, 0))
+                        .ok_or_else(|| bad(format!("{path}.requirement_name")))?,
+                ),
+                (None, None) => None,
+            };
+            authn.jwt_rules.push((matcher, node));
+        }
+        for (i, rule) in config.rules.iter().enumerate() {
+            let path = format!("rules[{i}]");
+            let node = match &rule.requires {
+                Some(req) => {
+                    if config.jwt_authn.is_none() {
+                        return Err(ConfigError::new(
+                            format!("{path}.requires"),
+                            "needs a jwt_authn section with providers",
+                        ));
+                    }
+                    section.validate_requirement(req, &format!("{path}.requires"), true)?;
+                    Some(
+                        verifier::compile(req, &index, &section.requirement_map, 0)
+                            .ok_or_else(|| bad(format!("{path}.requires")))?,
+                    )
+                }
+                None => None,
+            };
+            if rule.require_claims.is_some() && config.jwt_authn.is_none() {
+                return Err(ConfigError::new(
+                    format!("{path}.require_claims"),
+                    "needs a jwt_authn section with providers",
+                ));
+            }
+            if let Some(p) = &rule.require_permissions {
+                if p.all.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("{path}.require_permissions.all"),
+                        "must not be empty",
+                    ));
+                }
+            }
+            authn.rule_requirements.push(node);
+            authn.rule_authz.push(RuleAuthz::compile(
+                rule.require_claims.as_ref(),
+                rule.require_permissions.as_ref(),
+            ));
+        }
+        Ok(authn)
+    }
+
+    fn requirement_for(&self, ctx: &RequestContext<'_>) -> Option<&Node> {
+        if let Some(Some(node)) = ctx.rule.and_then(|i| self.rule_requirements.get(i)) {
+            return Some(node);
+        }
+        self.jwt_rules
+            .iter()
+            .find(|(m, _)| m.matches(ctx.req))
+            .and_then(|(_, n)| n.as_ref())
     }
 
     /// Authenticate and authorize the request for its rule.
-    pub fn on_request(&self, _ctx: &mut RequestContext<'_>, _stream: &mut JwtStream) -> Step {
+    pub fn on_request(&self, ctx: &mut RequestContext<'_>, stream: &mut JwtStream) -> Step {
+        if !stream.started {
+            stream.started = true;
+            ctx.upstream
+                .remove
+                .extend(self.stripped_headers.iter().cloned());
+        }
+        if self.bypass_cors_preflight && is_cors_preflight(ctx.req) {
+            return Step::Next;
+        }
+        let authz = ctx.rule.and_then(|i| self.rule_authz.get(i));
+        let node = self.requirement_for(ctx);
+        let mut verified = Vec::new();
+        if let Some(node) = node {
+            let mut checker = Checker {
+                authn: self,
+                req: ctx.req,
+                host: ctx.host,
+                now: ctx.host.now_secs(),
+                stream,
+                verified: Vec::new(),
+            };
+            match verifier::evaluate(node, &mut checker) {
+                Outcome::Ok => verified = checker.verified,
+                Outcome::Pending => {
+                    if stream.waiting_since.is_none() {
+                        stream.waiting_since = Some(ctx.host.now_nanos());
+                    }
+                    return Step::Pause;
+                }
+                Outcome::Fail(s) => {
+                    ctx.host.count("edgeguard_jwt_denied_total", 1);
+                    return Step::Respond(failure_reply(s, ctx.req, self.strip_failure_response));
+                }
+            }
+        }
+        if verified.iter().any(|v| {
+            v.jwt
+                .jti
+                .as_ref()
+                .is_some_and(|j| self.revoked_jti.contains(j))
+        }) {
+            return Step::Respond(Denial::Revoked.reply());
+        }
+        let other_permissions = ctx.identity.permissions.clone();
+        self.apply_verified(ctx, &verified);
+        if let Some(a) = authz.filter(|a| !a.is_empty()) {
+            let payloads: Vec<&Value> = ctx.identity.jwt_claims.iter().map(|(_, v)| v).collect();
+            if a.needs_token() && payloads.is_empty() {
+                return Step::Respond(failure_reply(
+                    JwtStatus::Missing,
+                    ctx.req,
+                    self.strip_failure_response,
+                ));
+            }
+            if let Err(d) = a.check(&payloads, &other_permissions) {
+                if matches!(d, Denial::Permission(_)) {
+                    crate::events::permission_denied(
+                        ctx,
+                        self.security_events.as_ref(),
+                        a.required_permissions(),
+                    );
+                }
+                return Step::Respond(d.reply());
+            }
+        }
         Step::Next
     }
 
-    /// A JWKS fetch answered; true if the token was ours.
-    pub fn on_http_call_response(
-        &self,
-        _token: u32,
-        _status: u16,
-        _headers: &[(String, String)],
-        _body: &[u8],
-        _host: &dyn Host,
-    ) -> bool {
-        false
+    fn apply_verified(&self, ctx: &mut RequestContext<'_>, verified: &[Verified]) {
+        for v in verified {
+            let Some(p) = self.providers.get(v.provider) else {
+                continue;
+            };
+            if let Some(h) = &p.forward_payload_header {
+                let mut payload = v.jwt.payload_b64.clone();
+                if p.pad_forward_payload_header {
+                    while payload.len() % 4 != 0 {
+                        payload.push('=');
+                    }
+                }
+                ctx.upstream.set.push((h.clone(), payload));
+            }
+            for (header, claim) in &p.claim_to_headers {
+                if let Some(value) =
+                    authz::claim(&v.jwt.payload, claim).and_then(claim_header_value)
+                {
+                    ctx.upstream.set.push((header.clone(), value));
+                }
+            }
+            if !p.forward {
+                if let Some(h) = &v.header {
+                    if !ctx.upstream.remove.contains(h) {
+                        ctx.upstream.remove.push(h.clone());
+                    }
+                }
+            }
+            if ctx.identity.subject.is_none() && !v.jwt.sub.is_empty() {
+                ctx.identity.subject = Some(v.jwt.sub.clone());
+            }
+            for perm in authz::default_permissions(&v.jwt.payload) {
+                if !ctx.identity.permissions.contains(&perm) {
+                    ctx.identity.permissions.push(perm);
+                }
+            }
+            ctx.identity
+                .jwt_claims
+                .push((p.name.clone(), v.jwt.payload.clone()));
+        }
     }
 
-    /// Timer: refresh JWKS before they expire.
-    pub fn on_tick(&self, _host: &dyn Host) {}
+    /// A JWKS fetch answered; true if the call was ours.
+    pub fn on_http_call_response(
+        &self,
+        token: u32,
+        status: u16,
+        _headers: &[(String, String)],
+        body: &[u8],
+        host: &dyn Host,
+    ) -> bool {
+        self.providers.iter().any(|p| match &p.keys {
+            KeySource::Remote(r) => r.on_http_call_response(token, status, body, host),
+            KeySource::Local(_) => false,
+        })
+    }
+
+    /// Timer: refresh JWKS before they expire and adopt keys other workers fetched. Returns
+    /// true when paused requests should be retried (some provider fetches remotely).
+    pub fn on_tick(&self, host: &dyn Host) -> bool {
+        let mut remote = false;
+        for p in &self.providers {
+            if let KeySource::Remote(r) = &p.keys {
+                r.on_tick(host);
+                remote = true;
+            }
+        }
+        remote
+    }
 }

@@ -48,6 +48,11 @@ impl Shared {
         if !engine.on_http_call_response(token, status, &headers, &body, &host) {
             return;
         }
+        self.resume_paused(&engine, &host);
+    }
+
+    /// Run every paused stream again (keys arrived, or their wait timed out).
+    fn resume_paused(&self, engine: &Engine, host: &ProxyHost) {
         let paused: Vec<u32> = std::mem::take(&mut *self.paused.borrow_mut());
         for id in paused {
             let _ = proxy_wasm::hostcalls::set_effective_context(id);
@@ -56,7 +61,7 @@ impl Shared {
                 let Some(stream) = streams.get_mut(&id) else {
                     continue;
                 };
-                engine.resume(stream, &host)
+                engine.resume(stream, host)
             };
             match action {
                 RequestAction::Pause => self.paused.borrow_mut().push(id),
@@ -123,7 +128,9 @@ impl RootContext for EdgeguardRoot {
 
     fn on_tick(&mut self) {
         if let Some(engine) = self.shared.engine() {
-            engine.on_tick(&ProxyHost);
+            if engine.on_tick(&ProxyHost) && !self.shared.paused.borrow().is_empty() {
+                self.shared.resume_paused(&engine, &ProxyHost);
+            }
         }
     }
 

@@ -1,0 +1,343 @@
+//! Generator of the differential token corpus (`testdata/jwt/corpus/`): the same jwt_authn
+//! config, JWKS and requests are meant to be sent to Envoy's native `jwt_authn` and to
+//! edgeguard, comparing status, `WWW-Authenticate` and body. The expectations recorded here
+//! are edgeguard's answers at generation time.
+//!
+//! Regenerate (keys are fresh each run; the boundary cases depend on the time given):
+//! `EDGEGUARD_CORPUS_NOW=$(date +%s) cargo test -p edgeguard --lib write_differential_corpus -- --ignored`
+
+use super::testkit::*;
+use crate::decision::RequestAction;
+use crate::engine::{Engine, Stream};
+use crate::host::memory::MemoryHost;
+use crate::request::{ConnectionInfo, RequestView};
+use serde_json::{json, Value};
+
+const FAR: u64 = 4_102_444_800; // 2100-01-01
+
+fn section() -> Value {
+    json!({
+        "providers": {"idp": {
+            "issuer": "https://idp.example.com",
+            "audiences": ["api"],
+            "local_jwks": {"inline_string": jwks_json().to_string()},
+            "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+            "from_params": ["access_token"],
+            "from_cookies": ["session"],
+            "forward": true
+        }},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}]
+    })
+}
+
+fn claims(now: u64) -> Value {
+    json!({"iss": "https://idp.example.com", "aud": "api", "sub": "user-1",
+           "iat": now, "exp": FAR})
+}
+
+fn with(mut c: Value, extra: Value) -> Value {
+    if let (Some(o), Value::Object(e)) = (c.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    c
+}
+
+/// (name, path, headers) of one corpus request.
+type Case = (String, String, Vec<(String, String)>);
+
+fn cases(now: u64) -> Vec<Case> {
+    let bearer = |t: &str| vec![("authorization".to_string(), format!("Bearer {t}"))];
+    let mut out: Vec<Case> = Vec::new();
+    let mut add = |name: &str, path: &str, headers: Vec<(String, String)>| {
+        out.push((name.to_string(), path.to_string(), headers));
+    };
+    for alg in ALGS {
+        add(
+            &format!("valid {alg}"),
+            "/api",
+            bearer(&sign_std(alg, &claims(now))),
+        );
+    }
+    add("missing", "/api?x=1", vec![]);
+    let c = claims(now);
+    add(
+        "expired",
+        "/api",
+        bearer(&sign_std(
+            "RS256",
+            &with(c.clone(), json!({"exp": now - 3600})),
+        )),
+    );
+    add(
+        "nbf in the future",
+        "/api",
+        bearer(&sign_std(
+            "ES256",
+            &with(c.clone(), json!({"nbf": now + 3600})),
+        )),
+    );
+    add(
+        "exp exactly now-skew",
+        "/api",
+        bearer(&sign_std(
+            "HS256",
+            &with(c.clone(), json!({"exp": now - 60})),
+        )),
+    );
+    add(
+        "exp now-skew-1",
+        "/api",
+        bearer(&sign_std(
+            "HS256",
+            &with(c.clone(), json!({"exp": now - 61})),
+        )),
+    );
+    add(
+        "nbf exactly now+skew",
+        "/api",
+        bearer(&sign_std(
+            "HS256",
+            &with(c.clone(), json!({"nbf": now + 60})),
+        )),
+    );
+    add(
+        "nbf now+skew+1",
+        "/api",
+        bearer(&sign_std(
+            "HS256",
+            &with(c.clone(), json!({"nbf": now + 61})),
+        )),
+    );
+    add(
+        "wrong issuer",
+        "/api",
+        bearer(&sign_std(
+            "RS256",
+            &with(c.clone(), json!({"iss": "https://evil.example.com"})),
+        )),
+    );
+    add(
+        "wrong audience",
+        "/api",
+        bearer(&sign_std(
+            "RS256",
+            &with(c.clone(), json!({"aud": "other"})),
+        )),
+    );
+    add(
+        "unknown kid",
+        "/api",
+        bearer(&sign("RS256", Some("unknown"), &c)),
+    );
+    let good = sign_std("RS256", &c);
+    let parts: Vec<&str> = good.split('.').collect();
+    let evil_payload = b64(with(c.clone(), json!({"sub": "admin"}))
+        .to_string()
+        .as_bytes());
+    add(
+        "tampered payload",
+        "/api",
+        bearer(&format!("{}.{}.{}", parts[0], evil_payload, parts[2])),
+    );
+    let mut sig: Vec<char> = parts[2].chars().collect();
+    sig[20] = if sig[20] == 'A' { 'B' } else { 'A' };
+    add(
+        "tampered signature",
+        "/api",
+        bearer(&format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            sig.iter().collect::<String>()
+        )),
+    );
+    let none_header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+    add(
+        "alg none, empty signature",
+        "/api",
+        bearer(&format!("{none_header}.{}.", parts[1])),
+    );
+    add(
+        "alg none, some signature",
+        "/api",
+        bearer(&format!("{none_header}.{}.c2ln", parts[1])),
+    );
+    let der = keys().rsa.public_key().to_der().unwrap();
+    let input = format!("{}.{}", b64(br#"{"alg":"HS256","kid":"rsa"}"#), parts[1]);
+    let confused = format!(
+        "{input}.{}",
+        b64(&hmac_sha256::HMAC::mac(input.as_bytes(), &der))
+    );
+    add("RS256 to HS256 key confusion", "/api", bearer(&confused));
+    let es = sign_std("ES256", &c);
+    let es_parts: Vec<&str> = es.split('.').collect();
+    add(
+        "ES256 r=s=0",
+        "/api",
+        bearer(&format!(
+            "{}.{}.{}",
+            es_parts[0],
+            es_parts[1],
+            b64(&[0u8; 64])
+        )),
+    );
+    add(
+        "empty signature",
+        "/api",
+        bearer(&format!("{}.{}.", parts[0], parts[1])),
+    );
+    add(
+        "bad base64 header",
+        "/api",
+        bearer(&format!("a.{}.{}", parts[1], parts[2])),
+    );
+    add(
+        "bad JSON header",
+        "/api",
+        bearer(&format!("{}.{}.{}", b64(b"{nope"), parts[1], parts[2])),
+    );
+    add(
+        "bad JSON payload",
+        "/api",
+        bearer(&hs256_raw(r#"{"alg":"HS256"}"#, "{nope")),
+    );
+    add(
+        "exp not an integer",
+        "/api",
+        bearer(&hs256_raw(
+            r#"{"alg":"HS256"}"#,
+            r#"{"iss":"https://idp.example.com","exp":"x"}"#,
+        )),
+    );
+    add("two dots missing", "/api", bearer("abc.def"));
+    add(
+        "duplicate token in two headers",
+        "/api",
+        vec![
+            ("authorization".into(), format!("Bearer {good}")),
+            ("authorization".into(), format!("Bearer {good}")),
+        ],
+    );
+    let expired = sign_std("HS256", &with(c.clone(), json!({"exp": now - 3600})));
+    add(
+        "good header token, expired param token",
+        &format!("/api?access_token={expired}"),
+        bearer(&good),
+    );
+    add(
+        "token in param",
+        &format!("/api?access_token={good}"),
+        vec![],
+    );
+    add(
+        "token in cookie",
+        "/api",
+        vec![("cookie".into(), format!("a=b; session={good}"))],
+    );
+    let big = sign_std("HS256", &with(c, json!({"pad": "x".repeat(16_000)})));
+    add("oversized token (16 KB claim)", "/api", bearer(&big));
+    out
+}
+
+#[test]
+#[ignore = "writes testdata/jwt/corpus; run on purpose to regenerate"]
+fn write_differential_corpus() {
+    // Generation time: the wall clock is fine here (test tooling, not the filter).
+    let now = std::env::var("EDGEGUARD_CORPUS_NOW")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        });
+    let section = section();
+    let engine = Engine::from_json(json!({"jwt_authn": section}).to_string().as_bytes()).unwrap();
+    let host = MemoryHost::at(now);
+    let mut out = Vec::new();
+    for (name, path, headers) in cases(now) {
+        let req = RequestView::new(
+            "GET",
+            "http",
+            "localhost",
+            &path,
+            headers.clone(),
+            ConnectionInfo::default(),
+        )
+        .unwrap();
+        let action = engine.on_request_headers(&mut Stream::default(), req, &host);
+        let expect = match action {
+            RequestAction::Continue(_) => json!({"status": 200}),
+            RequestAction::Respond(r) => json!({
+                "status": r.status,
+                "body": String::from_utf8_lossy(&r.body),
+                "www_authenticate": r.headers.iter().find(|(k, _)| k == "www-authenticate").map(|(_, v)| v.clone()),
+            }),
+            other => panic!("{name}: {other:?}"),
+        };
+        out.push(json!({"name": name, "path": path,
+            "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "expect": expect}));
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/jwt/corpus");
+    std::fs::create_dir_all(dir).unwrap();
+    let doc = json!({
+        "about": "Differential corpus for edgeguard vs Envoy jwt_authn. Requests go to http://localhost<path>; expect = edgeguard's answer at generation time (realm uses scheme http, authority localhost). Regenerate with EDGEGUARD_CORPUS_NOW=$(date +%s) cargo test -p edgeguard --lib write_differential_corpus -- --ignored; the exp/nbf boundary cases hold only for a few seconds after that time.",
+        "generated_at": now,
+        "jwt_authn": section,
+        "cases": out,
+    });
+    std::fs::write(
+        format!("{dir}/corpus.json"),
+        serde_json::to_string_pretty(&doc).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{dir}/jwks.json"),
+        serde_json::to_string_pretty(&jwks_json()).unwrap(),
+    )
+    .unwrap();
+    assert!(doc["cases"].as_array().unwrap().len() >= 35);
+}
+
+#[test]
+fn corpus_cases_behave_as_documented() {
+    let now = 1_800_000_000;
+    let engine = Engine::from_json(json!({"jwt_authn": section()}).to_string().as_bytes()).unwrap();
+    let host = MemoryHost::at(now);
+    let mut statuses = std::collections::BTreeMap::new();
+    for (name, path, headers) in cases(now) {
+        let req = RequestView::new(
+            "GET",
+            "http",
+            "localhost",
+            &path,
+            headers,
+            ConnectionInfo::default(),
+        )
+        .unwrap();
+        let status = match engine.on_request_headers(&mut Stream::default(), req, &host) {
+            RequestAction::Continue(_) => 200,
+            RequestAction::Respond(r) => r.status,
+            other => panic!("{name}: {other:?}"),
+        };
+        statuses.insert(name, status);
+    }
+    for alg in ALGS {
+        assert_eq!(statuses[&format!("valid {alg}")], 200, "{alg}");
+    }
+    for ok in [
+        "exp exactly now-skew",
+        "nbf exactly now+skew",
+        "duplicate token in two headers",
+        "token in param",
+        "token in cookie",
+        "oversized token (16 KB claim)",
+    ] {
+        assert_eq!(statuses[ok], 200, "{ok}");
+    }
+    assert_eq!(statuses["wrong audience"], 403);
+    let refused = statuses.values().filter(|s| **s == 401).count();
+    assert_eq!(refused, statuses.len() - ALGS.len() - 7);
+}
