@@ -53,8 +53,10 @@ pub struct BenchReport {
     pub max_fuel: u64,
     /// Most fuel one callback used, and which.
     pub max_callback_fuel: (u64, String),
-    /// Longest callback, ns.
+    /// Longest callback after warm-up, ns.
     pub max_callback_nanos: u64,
+    /// 99th percentile callback wall time after warm-up, ns.
+    pub p99_callback_nanos: u64,
     /// Linear-memory high-water mark, bytes.
     pub peak_memory: usize,
     /// With `--streams`: (streams, memory with them open, bytes per stream).
@@ -93,9 +95,10 @@ impl fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "  max fuel in one callback: {} ({}); longest callback {}",
+            "  max fuel in one callback: {} ({}); callback time p99 {}, max {}",
             self.max_callback_fuel.0,
             self.max_callback_fuel.1,
+            us(self.p99_callback_nanos),
             us(self.max_callback_nanos)
         )?;
         writeln!(
@@ -182,6 +185,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, String> {
         let mut u = FixedUpstream(up.clone());
         proxy.send(req, &mut u).map_err(|e| e.to_string())?;
     }
+    if let Some(vm) = proxy.vm_mut(0) {
+        vm.reset_stats(true);
+    }
     let mut times = Vec::with_capacity(args.iterations * cases.len());
     let mut fuels = Vec::with_capacity(times.capacity());
     let mut errors = Vec::new();
@@ -228,6 +234,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, String> {
         report.peak_memory = vm.peak_memory;
         report.max_callback_fuel = (vm.max_callback_fuel, vm.max_fuel_callback.to_string());
         report.max_callback_nanos = vm.max_callback_nanos;
+        let mut cb = vm.callback_nanos.clone().unwrap_or_default();
+        cb.sort_unstable();
+        report.p99_callback_nanos = percentile(&cb, 0.99);
         for v in &vm.state().profile_violations {
             report.budget_failures.push(format!("profile: {v}"));
         }
@@ -251,10 +260,11 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, String> {
             ));
         }
     }
-    if se && report.max_callback_nanos > 1_000_000 {
+    // p99, not max: one scheduler hiccup on a busy machine must not fail the run.
+    if se && report.p99_callback_nanos > 1_000_000 {
         report.budget_failures.push(format!(
-            "cpu: the longest callback took {} > ~1 ms (Service Extensions' per-callback budget)",
-            us(report.max_callback_nanos)
+            "cpu: callback time p99 {} > ~1 ms (Service Extensions' per-callback budget)",
+            us(report.p99_callback_nanos)
         ));
     }
     Ok(report)

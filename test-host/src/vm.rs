@@ -185,6 +185,8 @@ pub struct Vm {
     pub callbacks_run: u64,
     /// Longest wall time one callback took, in ns (for bench budgets only).
     pub max_callback_nanos: u64,
+    /// When `Some`, every callback's wall time in ns is appended (bench only).
+    pub callback_nanos: Option<Vec<u64>>,
 }
 
 /// What the host must do after a callback returned.
@@ -252,6 +254,7 @@ impl Vm {
             peak_memory: 0,
             callbacks_run: 0,
             max_callback_nanos: 0,
+            callback_nanos: None,
         };
         // Reactor modules (wasip1 cdylib) export `_initialize`; older ones `_start`.
         let init: Option<(&'static str, TypedFunc<(), ()>)> =
@@ -307,6 +310,21 @@ impl Vm {
     /// Mutable host state.
     pub fn state_mut(&mut self) -> &mut HostState {
         self.store.data_mut()
+    }
+
+    /// Forget fuel, time and memory statistics (e.g. after a warm-up), and start recording
+    /// every callback's wall time when `record_timings`.
+    pub fn reset_stats(&mut self, record_timings: bool) {
+        self.fuel_used = 0;
+        self.max_callback_fuel = 0;
+        self.max_fuel_callback = "";
+        self.max_callback_nanos = 0;
+        self.callbacks_run = 0;
+        self.callback_nanos = if record_timings {
+            Some(Vec::new())
+        } else {
+            None
+        };
     }
 
     /// Current linear-memory size in bytes.
