@@ -352,9 +352,11 @@ impl Vm {
         }
         let started = std::time::Instant::now();
         let result = f(&mut self.store);
-        self.max_callback_nanos = self
-            .max_callback_nanos
-            .max(started.elapsed().as_nanos() as u64);
+        let took = started.elapsed().as_nanos() as u64;
+        self.max_callback_nanos = self.max_callback_nanos.max(took);
+        if let Some(t) = self.callback_nanos.as_mut() {
+            t.push(took);
+        }
         let used = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
         self.fuel_used = self.fuel_used.saturating_add(used);
         if used > self.max_callback_fuel {
