@@ -86,12 +86,17 @@ fn malformed_path_is_refused_in_enforce_mode() {
         1
     );
     assert_eq!(stack.envoy.metric("edgeguard_reported_total").unwrap(), 0);
-    let logs = stack.envoy.logs();
-    assert!(
-        logs.contains(r#""event":"denied""#) && logs.contains(r#""reason":"bad_request""#),
-        "denial log line missing:\n{}",
-        edgeguard_test_host::envoy::tail(&logs, 30)
-    );
+    let denials: Vec<serde_json::Value> = stack
+        .envoy
+        .wasm_logs()
+        .iter()
+        .filter_map(|(_, m)| serde_json::from_str::<serde_json::Value>(m).ok())
+        .filter(|v| v["event"] == "denied")
+        .collect();
+    assert_eq!(denials.len(), 1, "one structured denial line: {denials:?}");
+    assert_eq!(denials[0]["reason"], "bad_request");
+    assert_eq!(denials[0]["status"], 400);
+    assert_eq!(denials[0]["path"], "/a%zz");
 }
 
 /// `mode: report`: the would-be-denied request goes through untouched and is counted.

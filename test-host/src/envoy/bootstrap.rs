@@ -25,6 +25,8 @@ pub struct WasmFilter<'a> {
     pub env_vars: &'a [(String, String)],
     /// `FAIL_RELOAD`, `FAIL_CLOSED` or `FAIL_OPEN`.
     pub failure_policy: &'a str,
+    /// `root_id` and `vm_id` of the plugin.
+    pub root_id: &'a str,
 }
 
 /// The `envoy.filters.http.wasm` entry of an HTTP filter chain.
@@ -35,7 +37,7 @@ pub fn wasm_http_filter(w: &WasmFilter<'_>) -> Value {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     let mut vm_config = json!({
-        "vm_id": "edgeguard",
+        "vm_id": w.root_id,
         "runtime": "envoy.wasm.runtime.v8",
         "code": { "local": { "filename": w.wasm_path.display().to_string() } },
     });
@@ -47,8 +49,8 @@ pub fn wasm_http_filter(w: &WasmFilter<'_>) -> Value {
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
-                "name": "edgeguard",
-                "root_id": "edgeguard",
+                "name": w.root_id,
+                "root_id": w.root_id,
                 "failure_policy": w.failure_policy,
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",

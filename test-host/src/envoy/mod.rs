@@ -69,6 +69,8 @@ pub struct EnvoyOptions {
     pub extra_listeners: Vec<serde_json::Value>,
     /// Envoy's log level (`-l`).
     pub log_level: String,
+    /// The plugin's `root_id` (and `vm_id`); modules that ignore it work with any value.
+    pub root_id: String,
 }
 
 impl Default for EnvoyOptions {
@@ -83,6 +85,7 @@ impl Default for EnvoyOptions {
             extra_clusters: Vec::new(),
             extra_listeners: Vec::new(),
             log_level: "info".into(),
+            root_id: "edgeguard".into(),
         }
     }
 }
@@ -326,6 +329,12 @@ impl EnvoyInstance {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The filter's log lines (Envoy's `wasm log <plugin> <root>: <message>` lines), as
+    /// `(level, message)` in order, e.g. `("warning", "{\"event\":\"denied\",...}")`.
+    pub fn wasm_logs(&self) -> Vec<(String, String)> {
+        parse_wasm_logs(&self.logs())
+    }
+
     /// The generated bootstrap file.
     pub fn config_path(&self) -> &Path {
         &self.config_path
@@ -366,6 +375,7 @@ pub fn options_bootstrap(opts: &EnvoyOptions) -> serde_json::Value {
         plugin_config: &opts.plugin_config,
         env_vars: &opts.env_vars,
         failure_policy: opts.failure_policy.as_envoy_str(),
+        root_id: &opts.root_id,
     });
     bootstrap::bootstrap(
         wasm.as_ref(),
@@ -459,8 +469,43 @@ pub fn validate_config(file: &Path) -> anyhow::Result<EnvoyExit> {
     Ok(EnvoyExit { status, log })
 }
 
+/// Extract `(level, message)` from Envoy log lines written by a Wasm module.
+pub fn parse_wasm_logs(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter_map(|line| {
+            let (_, after) = line.split_once("] wasm log ")?;
+            let (_, message) = after.split_once(": ")?;
+            // `[date][thread][level][wasm] [source...]`: the third bracket is the level.
+            let level = line.split('[').nth(3)?.split(']').next()?;
+            Some((level.to_string(), message.to_string()))
+        })
+        .collect()
+}
+
 /// The last `n` lines of `s`.
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasm_log_lines_are_parsed() {
+        let log = "[2026-11-24 20:02:15.117][20453][info][wasm] [source/extensions/common/wasm/context.cc:1151] wasm log edgeguard edgeguard: {\"event\":\"config_loaded\"}\n\
+[2026-11-24 20:02:15.197][20561][warning][wasm] [source/extensions/common/wasm/context.cc:1154] wasm log edgeguard edgeguard edgeguard: {\"event\":\"denied\"}\n\
+[2026-11-24 20:02:15.198][20561][info][main] [source/server/server.cc:1] other";
+        assert_eq!(
+            parse_wasm_logs(log),
+            vec![
+                (
+                    "info".to_string(),
+                    "{\"event\":\"config_loaded\"}".to_string()
+                ),
+                ("warning".to_string(), "{\"event\":\"denied\"}".to_string()),
+            ]
+        );
+    }
 }
