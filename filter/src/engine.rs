@@ -16,6 +16,7 @@ use crate::jwt::{JwtAuthn, JwtStream};
 use crate::masking::{Masker, MaskingStream};
 use crate::rate_limit::{RateLimitStream, RateLimiter};
 use crate::request::{RequestError, RequestView};
+use crate::request_policy::RequestPolicy;
 use crate::rules::RuleSet;
 use crate::service_auth::{ServiceAuth, ServiceAuthStream};
 use serde_json::json;
@@ -108,6 +109,8 @@ pub struct Engine {
     rules: RuleSet,
     /// Security headers, hosts, HTTPS, CORS.
     pub headers: HeadersPolicy,
+    /// Request limits/hygiene, mTLS peer identity, API keys, CSRF.
+    pub request_policy: RequestPolicy,
     /// JWT authentication and claim/permission authorization.
     pub jwt: JwtAuthn,
     /// Service credentials.
@@ -119,10 +122,11 @@ pub struct Engine {
 }
 
 const STAGE_HEADERS: usize = 0;
-const STAGE_JWT: usize = 1;
-const STAGE_SERVICE: usize = 2;
-const STAGE_RATE: usize = 3;
-const STAGE_DONE: usize = 4;
+const STAGE_REQUEST_POLICY: usize = 1;
+const STAGE_JWT: usize = 2;
+const STAGE_SERVICE: usize = 3;
+const STAGE_RATE: usize = 4;
+const STAGE_DONE: usize = 5;
 
 impl Engine {
     /// Parse, validate and compile a JSON config.
@@ -137,6 +141,7 @@ impl Engine {
             failure_mode: config.failure_mode,
             rules: RuleSet::compile(&config.rules)?,
             headers: HeadersPolicy::compile(config)?,
+            request_policy: RequestPolicy::compile(config)?,
             jwt: JwtAuthn::compile(config)?,
             service_auth: ServiceAuth::compile(config)?,
             rate_limit: RateLimiter::compile(config)?,
@@ -147,6 +152,11 @@ impl Engine {
     /// The configured mode.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Name of the rule at `index` (as in logs), for adapters that report the matched rule.
+    pub fn rule_name(&self, index: usize) -> Option<&str> {
+        self.rules.get(index).map(|r| r.name.as_str())
     }
 
     /// Request headers arrived. `req` is the adapter's view of them.
@@ -228,6 +238,13 @@ impl Engine {
         self.run(stream, host)
     }
 
+    /// The request-header changes decided so far, handed over once (later decisions return
+    /// only what was added since). Adapters call it on `NeedBody`: in Envoy request headers
+    /// can only be changed before they are released, which happens before the body arrives.
+    pub fn take_request_mutations(&self, stream: &mut Stream) -> HeaderMutations {
+        std::mem::take(&mut stream.upstream)
+    }
+
     /// Resume a paused request (e.g. after JWKS arrived or failed).
     pub fn resume(&self, stream: &mut Stream, host: &dyn Host) -> RequestAction {
         self.run(stream, host)
@@ -259,7 +276,11 @@ impl Engine {
         let mut outcome = Step::Next;
         while stream.stage < STAGE_DONE {
             let step = match stream.stage {
-                STAGE_HEADERS => self.headers.on_request(&mut ctx),
+                STAGE_HEADERS => match self.headers.on_request(&mut ctx) {
+                    Step::Next => self.rate_limit.check_lockout(&mut ctx),
+                    other => other,
+                },
+                STAGE_REQUEST_POLICY => self.request_policy.on_request(&mut ctx),
                 STAGE_JWT => self.jwt.on_request(&mut ctx, &mut stream.jwt),
                 STAGE_SERVICE => self
                     .service_auth
@@ -339,6 +360,9 @@ impl Engine {
         let reported = self.mode == Mode::Report;
         let (event, counter) = if reported {
             ("would_deny", "edgeguard_reported")
+        } else if reply.status < 400 {
+            // Redirects and CORS preflights answered at the edge are not denials.
+            ("answered", "edgeguard_answered")
         } else {
             ("denied", "edgeguard_denied")
         };
@@ -346,7 +370,7 @@ impl Engine {
         host.count(&format!("{counter}_{}_total", reply.reason), 1);
         crate::log::event(
             host,
-            if reported {
+            if reported || reply.status < 400 {
                 LogLevel::Info
             } else {
                 LogLevel::Warn
@@ -362,6 +386,7 @@ impl Engine {
                 ("request_id", json!(req.header("x-request-id"))),
             ],
         );
+        self.rate_limit.record_denial(req, client_ip, &reply, host);
         self.headers.decorate_local_reply(req, &mut reply);
         RequestAction::Respond(reply)
     }

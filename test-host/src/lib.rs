@@ -5,6 +5,9 @@
 
 pub mod abi;
 pub mod bench;
+pub mod demo;
+pub mod echo;
+pub mod envoy;
 pub mod error;
 pub mod http;
 pub mod paths;

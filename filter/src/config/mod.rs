@@ -39,6 +39,12 @@ pub struct Config {
     /// Masking of sensitive fields in JSON response bodies.
     #[serde(default)]
     pub masking: Option<crate::masking::config::MaskingConfig>,
+    /// API keys (stored hashed): a credential beside JWTs and service credentials.
+    #[serde(default)]
+    pub api_keys: Option<crate::api_key::config::ApiKeysConfig>,
+    /// Security events (which permissions count as admin-level).
+    #[serde(default)]
+    pub security_events: Option<crate::events::SecurityEventsConfig>,
     /// Ordered route rules; the first whose `match` fits the request applies.
     #[serde(default)]
     pub rules: Vec<Rule>,
@@ -94,6 +100,21 @@ pub struct Rule {
     /// Whether (and how) response bodies on this rule are masked.
     #[serde(default)]
     pub masking: Option<crate::masking::config::RuleMasking>,
+    /// API key on this rule: `{"required": true}` demands one; `{}` verifies one if presented.
+    #[serde(default)]
+    pub api_key: Option<crate::api_key::config::RuleApiKey>,
+    /// CSRF defence for state-changing methods (cookie-authenticated browsers).
+    #[serde(default)]
+    pub csrf: Option<crate::request_policy::csrf::RuleCsrf>,
+    /// Request limits and hygiene (methods, URL/header/body sizes, content types, traversal).
+    #[serde(default)]
+    pub limits: Option<crate::request_policy::limits::RuleLimits>,
+    /// Require mTLS and (optionally) an allowed peer certificate SAN.
+    #[serde(default)]
+    pub mtls: Option<crate::request_policy::mtls::RuleMtls>,
+    /// Require a service credential (message signature / service token) on this rule.
+    #[serde(default)]
+    pub service_auth: Option<crate::service_auth::config::RuleServiceAuth>,
 }
 
 impl Config {
@@ -115,6 +136,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (i, rule) in self.rules.iter().enumerate() {
             rule.route.validate(&format!("rules[{i}].match"))?;
+            crate::headers::config::validate_rule_headers(
+                self.headers.as_ref(),
+                rule.headers.as_ref(),
+                &format!("rules[{i}].headers"),
+            )?;
             if let Some(rl) = &self.rate_limit {
                 rl.validate_rule_refs(&rule.rate_limits, &format!("rules[{i}].rate_limits"))?;
             } else if !rule.rate_limits.is_empty() {
@@ -141,6 +167,35 @@ impl Config {
         }
         if let Some(m) = &self.masking {
             m.validate("masking")?;
+        }
+        self.validate_request_policy()?;
+        Ok(())
+    }
+
+    /// Validate `api_keys`, `security_events` and the rules' `api_key`, `csrf`, `limits`, `mtls`.
+    fn validate_request_policy(&self) -> Result<(), ConfigError> {
+        if let Some(k) = &self.api_keys {
+            k.validate("api_keys")?;
+        }
+        if let Some(e) = &self.security_events {
+            e.validate("security_events")?;
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.api_key.is_some() && self.api_keys.is_none() {
+                return Err(ConfigError::new(
+                    format!("rules[{i}].api_key"),
+                    "there is no api_keys section",
+                ));
+            }
+            if let Some(c) = &rule.csrf {
+                c.validate(&format!("rules[{i}].csrf"))?;
+            }
+            if let Some(l) = &rule.limits {
+                l.validate(&format!("rules[{i}].limits"))?;
+            }
+            if let Some(m) = &rule.mtls {
+                m.validate(&format!("rules[{i}].mtls"))?;
+            }
         }
         Ok(())
     }

@@ -132,7 +132,10 @@ impl RootContext for EdgeguardRoot {
             context_id,
             shared: Rc::clone(&self.shared),
             request_end_of_stream: false,
+            awaiting_request_body: false,
+            request_body_size: 0,
             response_buffering: false,
+            response_body_size: 0,
         }))
     }
 
@@ -145,7 +148,14 @@ struct EdgeguardStream {
     context_id: u32,
     shared: Rc<Shared>,
     request_end_of_stream: bool,
+    /// A stage asked for the request body: headers were let through (see `act`) and the body
+    /// callbacks hold the body until the decision.
+    awaiting_request_body: bool,
+    /// Bytes of request body buffered so far (the last body callback's size).
+    request_body_size: usize,
     response_buffering: bool,
+    /// Bytes of response body buffered so far.
+    response_body_size: usize,
 }
 
 impl EdgeguardStream {
@@ -170,7 +180,14 @@ impl EdgeguardStream {
                         Some(other) => self.act(other),
                     };
                 }
-                Action::Pause
+                // Envoy (proxy-wasm-cpp-host) turns a paused headers callback into
+                // StopAllIterationAndWatermark, and then never calls the body callback until
+                // the stream is resumed. So let the headers go on, and hold the body in the
+                // body callback (StopIterationAndBuffer) until it is complete. Deployments
+                // that inspect request bodies put `envoy.filters.http.buffer` right after
+                // edgeguard so nothing reaches the router before the decision.
+                self.awaiting_request_body = true;
+                Action::Continue
             }
             RequestAction::Pause => {
                 self.shared.paused.borrow_mut().push(self.context_id);
@@ -245,15 +262,33 @@ impl HttpContext for EdgeguardStream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let needs_body = self.shared.streams.borrow().get(&self.context_id).is_some();
-        if !needs_body {
+        if !self.awaiting_request_body {
             return Action::Continue;
         }
+        self.request_body_size = body_size;
         if !end_of_stream {
             // Let Envoy buffer until the end (StopIterationAndBuffer).
             return Action::Pause;
         }
+        self.awaiting_request_body = false;
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        match self
+            .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
+        {
+            Some(RequestAction::NeedBody) | None => Action::Continue,
+            Some(a) => self.act(a),
+        }
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !self.awaiting_request_body {
+            return Action::Continue;
+        }
+        // A request with trailers never sets end_of_stream on its body: decide here.
+        self.awaiting_request_body = false;
+        let body = self
+            .get_http_request_body(0, self.request_body_size)
+            .unwrap_or_default();
         match self
             .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
         {
@@ -278,6 +313,7 @@ impl HttpContext for EdgeguardStream {
         if !self.response_buffering {
             return Action::Continue;
         }
+        self.response_body_size = body_size;
         if !end_of_stream {
             return Action::Pause;
         }
@@ -293,7 +329,7 @@ impl HttpContext for EdgeguardStream {
         }
         // HTTP/2 responses with trailers never set end_of_stream on the body: finish here.
         let body = self
-            .get_http_response_body(0, usize::MAX)
+            .get_http_response_body(0, self.response_body_size)
             .unwrap_or_default();
         self.finish_response_body(&body);
         Action::Continue
