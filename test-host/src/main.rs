@@ -248,8 +248,10 @@ fn run(args: RunArgs) -> ExitCode {
 
 fn test(files: &[PathBuf], backend: &str, quiet: bool) -> ExitCode {
     let mut inprocess = InProcessBackend::new();
+    let mut envoy = testfile::EnvoyBackend::new();
     let be: &mut dyn testfile::Backend = match backend {
         "inprocess" => &mut inprocess,
+        "envoy" => &mut envoy,
         other => {
             eprintln!("edgeguard test: backend {other:?} is not available in this build yet");
             return ExitCode::from(2);

@@ -4,11 +4,13 @@
 //! [`Summary`] prints the final `edgeguard test: N passed, M failed` line.
 
 pub mod backend;
+pub mod envoy_backend;
 pub mod expect;
 pub mod inprocess;
 pub mod model;
 
 pub use backend::{Backend, Observed, PluginSetup, Session};
+pub use envoy_backend::EnvoyBackend;
 pub use inprocess::InProcessBackend;
 
 use crate::http::{HttpRequest, HttpResponse};
