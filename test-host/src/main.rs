@@ -43,6 +43,19 @@ enum Command {
     },
     /// Measure per-request time, fuel and memory of a test file's requests in-process.
     Bench(bench::BenchArgs),
+    /// Build the filter, run it in real Envoy with the demo config and print what a scripted
+    /// set of requests got.
+    Demo {
+        /// Leave Envoy running (127.0.0.1:10000, admin :9901) until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Use this module instead of building the filter.
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// Use this plugin config instead of `envoy/demo/config.json`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -86,6 +99,24 @@ fn main() -> ExitCode {
             backend,
             quiet,
         } => test(&files, &backend, quiet),
+        Command::Demo {
+            keep_running,
+            wasm,
+            config,
+        } => {
+            let opts = edgeguard_test_host::demo::DemoOptions {
+                keep_running,
+                wasm,
+                config,
+            };
+            match edgeguard_test_host::demo::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edgeguard demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bench(args) => match bench::run(&args) {
             Ok(report) => {
                 println!("{report}");
