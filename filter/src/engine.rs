@@ -170,6 +170,24 @@ impl Engine {
             stream.started = true;
             host.count("edgeguard_requests_total", 1);
             stream.rule = self.rules.find(&req);
+            // Which rule a request routed to, at debug level: lets tests prove routing on
+            // the normalized path without a policy that denies.
+            crate::log::event(
+                host,
+                LogLevel::Debug,
+                "route",
+                &[
+                    (
+                        "rule",
+                        json!(stream
+                            .rule
+                            .and_then(|i| self.rules.get(i))
+                            .map(|r| r.name.as_str())
+                            .unwrap_or("-")),
+                    ),
+                    ("path", json!(req.path)),
+                ],
+            );
             stream.client_ip = self.headers.client_ip(&req);
             stream.request = Some(req);
         }

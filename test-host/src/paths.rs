@@ -58,3 +58,8 @@ pub fn build_filter_wasm() -> anyhow::Result<PathBuf> {
 pub fn testdata() -> PathBuf {
     workspace_root().join("testdata")
 }
+
+/// The shared declarative test suite, `testdata/cases/`.
+pub fn cases_dir() -> PathBuf {
+    workspace_root().join("testdata/cases")
+}
