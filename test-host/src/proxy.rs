@@ -760,6 +760,11 @@ impl Proxy {
         });
         let mut forwarded = Vec::new();
         let mut flow = self.settle(&mut open.outcome, ctx, r, false);
+        if let Flow::Continue = flow {
+            if let Some(s) = self.stream_mut(w, ctx) {
+                s.request_headers_released = true;
+            }
+        }
         if let Flow::Paused = flow {
             open.outcome.errors.push(HostError::Stalled {
                 at: "proxy_on_request_headers".into(),
@@ -978,6 +983,11 @@ impl Proxy {
                 open.outcome.local_reply = Some(reply);
                 self.finish(open);
                 return;
+            }
+        }
+        if let Flow::Continue = flow {
+            if let Some(s) = self.stream_mut(w, ctx) {
+                s.response_headers_released = true;
             }
         }
         if let Flow::Paused = flow {

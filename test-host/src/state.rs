@@ -281,6 +281,11 @@ pub struct StreamState {
     pub set_properties: HashMap<String, Vec<u8>>,
     /// Response code once known.
     pub response_code: Option<u16>,
+    /// The request headers went on to the next filter: like Envoy, the module can no longer
+    /// read or change them (BadArgument).
+    pub request_headers_released: bool,
+    /// The response headers went on towards the client (same rule).
+    pub response_headers_released: bool,
 }
 
 /// Where an outbound http_call goes.

@@ -33,6 +33,13 @@ fn map_mut<'a>(
         return Err(status::BAD_ARGUMENT);
     }
     match st.stream() {
+        // Envoy drops its pointer to a header map once the headers have left the filter.
+        Some(s)
+            if (kind == 0 && s.request_headers_released)
+                || (kind == 2 && s.response_headers_released) =>
+        {
+            Err(status::BAD_ARGUMENT)
+        }
         Some(s) => Ok(match kind {
             0 => &mut s.request_headers,
             1 => &mut s.request_trailers,
