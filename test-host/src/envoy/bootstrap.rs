@@ -108,6 +108,9 @@ pub fn bootstrap(
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                 "stat_prefix": "ingress",
+                // Envoy would otherwise stamp `server: envoy` after the filters ran, so a
+                // filter that removes fingerprinting headers could never be observed.
+                "server_header_transformation": "PASS_THROUGH",
                 "route_config": { "name": "local", "virtual_hosts": [{
                     "name": "all", "domains": ["*"], "routes": [route]
                 }]},
