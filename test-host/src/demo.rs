@@ -191,6 +191,8 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         println!("try:");
         println!("  curl -i http://{l}/api/items");
         println!("  curl -i http://{l}/api/%zz");
+        println!("  curl -i --path-as-is http://{l}/x/../admin/users");
+        println!("  curl -i -H 'x-api-key: demo-admin-key' http://{l}/admin/users");
         println!(
             "  curl -s http://{}/stats | grep wasmcustom",
             envoy.admin_addr()

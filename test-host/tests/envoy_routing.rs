@@ -151,17 +151,16 @@ fn bodies_and_upstream_responses_pass_intact() {
     assert_eq!(seen[0].method, "POST");
 }
 
-/// The `/admin` rule must catch `/%61dmin`, `//admin` and `/x/../admin` as well. Needs a
-/// policy that denies on the admin rule; the JWT requirement below is the first such feature
-/// (un-ignore when `jwt_authn` lands; adjust the provider JSON to the final schema).
+/// The `/admin` rule (API key required) must catch `/%61dmin`, `//admin` and `/x/../admin`
+/// as well: each is refused with 401 and never reaches the upstream.
 #[test]
-#[ignore = "needs a deny-capable rule feature (jwt_authn requires)"]
 fn admin_rule_catches_path_normalization_attacks() {
+    // No request carries a key, so the digest value does not matter here.
     let config = r#"{
-      "jwt_authn": {"providers": {"p1": {"issuer": "https://issuer.example",
-        "local_jwks": {"inline_string": "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k\",\"alg\":\"HS256\",\"k\":\"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA\"}]}"}}}},
+      "api_keys": {"keys": [{"name": "ops",
+        "hash": "0000000000000000000000000000000000000000000000000000000000000000"}]},
       "rules": [
-        {"name": "admin", "match": {"prefix": "/admin"}, "requires": {"provider_name": "p1"}},
+        {"name": "admin", "match": {"prefix": "/admin"}, "api_key": {"required": true}},
         {"name": "public", "match": {"prefix": "/"}}
       ]
     }"#;
@@ -183,4 +182,5 @@ fn admin_rule_catches_path_normalization_attacks() {
     }
     let resp = stack.envoy.send(&get("/public", "ok")).unwrap();
     assert_eq!(resp.status, 200);
+    assert_eq!(stack.echo.requests("ok").len(), 1);
 }
