@@ -43,6 +43,22 @@ enum Command {
     },
     /// Measure per-request time, fuel and memory of a test file's requests in-process.
     Bench(bench::BenchArgs),
+    /// Print the hashed form of an API key for `api_keys.keys[].hash` (SHA-256 hex, or
+    /// HMAC-SHA256 with the pepper from an environment variable).
+    HashKey {
+        /// The API key (prefer --key-env so it stays out of your shell history).
+        #[arg(required_unless_present = "key_env")]
+        key: Option<String>,
+        /// Read the key from this environment variable.
+        #[arg(long)]
+        key_env: Option<String>,
+        /// Environment variable holding the pepper (for `hash: hmac_sha256`).
+        #[arg(long)]
+        pepper_env: Option<String>,
+    },
+    /// Produce service credentials for a request: an RFC 9421 message signature
+    /// (`signature`) or a simple service token (`token`); prints the headers to send.
+    Sign(SignArgs),
     /// Build the filter, run it in real Envoy with the demo config and print what a scripted
     /// set of requests got.
     Demo {
@@ -56,6 +72,52 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// `signature` (RFC 9421) or `token` (service_id:target:timestamp:hmac).
+    #[arg(value_parser = ["signature", "token"])]
+    kind: String,
+    /// Signature: the key id (`keyid`). Token: the calling service id.
+    #[arg(long)]
+    key_id: String,
+    /// Environment variable holding the secret (HMAC bytes as UTF-8; ed25519: base64 32-byte seed).
+    #[arg(long)]
+    secret_env: String,
+    /// Signature algorithm.
+    #[arg(long, default_value = "hmac-sha256", value_parser = ["hmac-sha256", "ed25519"])]
+    alg: String,
+    /// Token: the target service name.
+    #[arg(long)]
+    target: Option<String>,
+    /// The request line: `METHOD /path?query`.
+    #[arg(long, default_value = "GET /")]
+    request: String,
+    /// Host / :authority.
+    #[arg(long, default_value = "example.com")]
+    authority: String,
+    /// Scheme as the edge sees it.
+    #[arg(long, default_value = "https")]
+    scheme: String,
+    /// A request header `name: value` (repeatable; covered if listed in --components).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Request body (adds and covers `content-digest`).
+    #[arg(long)]
+    body: Option<String>,
+    /// Covered components (default: @method @authority @path, plus content-digest with a body).
+    #[arg(long, num_args = 1..)]
+    components: Vec<String>,
+    /// `created` in Unix seconds (default: now).
+    #[arg(long)]
+    created: Option<i64>,
+    /// `nonce` parameter.
+    #[arg(long)]
+    nonce: Option<String>,
+    /// `tag` parameter.
+    #[arg(long)]
+    tag: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +161,12 @@ fn main() -> ExitCode {
             backend,
             quiet,
         } => test(&files, &backend, quiet),
+        Command::HashKey {
+            key,
+            key_env,
+            pepper_env,
+        } => hash_key(key, key_env, pepper_env),
+        Command::Sign(args) => sign(&args),
         Command::Demo {
             keep_running,
             wasm,
@@ -132,6 +200,116 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn env_value(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+}
+
+fn hash_key(key: Option<String>, key_env: Option<String>, pepper_env: Option<String>) -> ExitCode {
+    let key = match (key, key_env) {
+        (Some(k), _) => Ok(k),
+        (None, Some(var)) => env_value(&var),
+        (None, None) => Err("give the key or --key-env".to_string()),
+    };
+    let pepper = pepper_env.map(|v| env_value(&v)).transpose();
+    match (key, pepper) {
+        (Ok(key), Ok(pepper)) => {
+            println!(
+                "{}",
+                edgeguard::api_key::hash::hash_key(&key, pepper.as_deref().map(str::as_bytes))
+            );
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("edgeguard hash-key: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sign(args: &SignArgs) -> ExitCode {
+    match sign_headers(args) {
+        Ok(headers) => {
+            for (k, v) in headers {
+                println!("{k}: {v}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edgeguard sign: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sign_headers(args: &SignArgs) -> Result<Vec<(String, String)>, String> {
+    use edgeguard::service_auth::{
+        make_service_token, service_token, sign_request, SignSpec, SigningKey,
+    };
+    let secret = env_value(&args.secret_env)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?;
+    if args.kind == "token" {
+        let target = args.target.as_deref().ok_or("a token needs --target")?;
+        let ts = service_token::python_utc_isoformat(now.as_nanos() as u64);
+        return Ok(vec![(
+            "x-service-token".into(),
+            make_service_token(&args.key_id, target, &ts, secret.as_bytes()),
+        )]);
+    }
+    let key = if args.alg == "ed25519" {
+        use base64::Engine as _;
+        let seed = base64::engine::general_purpose::STANDARD
+            .decode(secret.trim())
+            .map_err(|e| format!("ed25519 seed is not base64: {e}"))?;
+        SigningKey::Ed25519(
+            seed.try_into()
+                .map_err(|_| "ed25519 seed must be 32 bytes")?,
+        )
+    } else {
+        SigningKey::HmacSha256(secret.into_bytes())
+    };
+    let (method, path) = args
+        .request
+        .split_once(' ')
+        .ok_or("--request must be 'METHOD /path'")?;
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("header {h:?} is not 'name: value'"))?;
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let view = edgeguard::request::RequestView::new(
+        method,
+        &args.scheme,
+        &args.authority,
+        path,
+        headers,
+        edgeguard::request::ConnectionInfo::default(),
+    )
+    .map_err(|e| e.message().to_string())?;
+    let mut components = args.components.clone();
+    if components.is_empty() {
+        components = vec!["@method".into(), "@authority".into(), "@path".into()];
+        if args.body.is_some() {
+            components.push("content-digest".into());
+        }
+    }
+    let spec = SignSpec {
+        label: "sig1".into(),
+        keyid: args.key_id.clone(),
+        key,
+        components,
+        created: Some(args.created.unwrap_or(now.as_secs() as i64)),
+        expires: None,
+        nonce: args.nonce.clone(),
+        tag: args.tag.clone(),
+        include_alg: true,
+    };
+    sign_request(&view, args.body.as_deref().map(str::as_bytes), &spec)
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
