@@ -172,22 +172,24 @@ impl Engine {
             stream.rule = self.rules.find(&req);
             // Which rule a request routed to, at debug level: lets tests prove routing on
             // the normalized path without a policy that denies.
-            crate::log::event(
-                host,
-                LogLevel::Debug,
-                "route",
-                &[
-                    (
-                        "rule",
-                        json!(stream
-                            .rule
-                            .and_then(|i| self.rules.get(i))
-                            .map(|r| r.name.as_str())
-                            .unwrap_or("-")),
-                    ),
-                    ("path", json!(req.path)),
-                ],
-            );
+            if host.log_enabled(LogLevel::Debug) {
+                crate::log::event(
+                    host,
+                    LogLevel::Debug,
+                    "route",
+                    &[
+                        (
+                            "rule",
+                            json!(stream
+                                .rule
+                                .and_then(|i| self.rules.get(i))
+                                .map(|r| r.name.as_str())
+                                .unwrap_or("-")),
+                        ),
+                        ("path", json!(req.path)),
+                    ],
+                );
+            }
             stream.client_ip = self.headers.client_ip(&req);
             stream.request = Some(req);
         }

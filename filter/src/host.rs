@@ -59,6 +59,11 @@ pub trait Host {
     /// Write one log line.
     fn log(&self, level: LogLevel, message: &str);
 
+    /// Whether a line at `level` would be written (lets callers skip formatting it).
+    fn log_enabled(&self, _level: LogLevel) -> bool {
+        true
+    }
+
     /// Current time in whole seconds since the Unix epoch.
     fn now_secs(&self) -> u64 {
         self.now_nanos() / 1_000_000_000

@@ -6,6 +6,9 @@ use serde_json::{Map, Value};
 
 /// Write one structured event line, e.g. `{"event":"denied","rule":"admin",...}`.
 pub fn event(host: &dyn Host, level: LogLevel, event: &str, fields: &[(&str, Value)]) {
+    if !host.log_enabled(level) {
+        return;
+    }
     let mut obj = Map::with_capacity(fields.len() + 1);
     obj.insert("event".to_string(), Value::String(event.to_string()));
     for (k, v) in fields {

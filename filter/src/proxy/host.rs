@@ -26,6 +26,17 @@ fn metric_id(name: &str) -> Option<u32> {
     })
 }
 
+fn level_rank(level: LogLevel) -> u8 {
+    match level {
+        LogLevel::Trace => 0,
+        LogLevel::Debug => 1,
+        LogLevel::Info => 2,
+        LogLevel::Warn => 3,
+        LogLevel::Error => 4,
+        LogLevel::Critical => 5,
+    }
+}
+
 /// Define the pipeline's own counters at configure time so they show in `/stats` from the start.
 pub fn define_base_metrics() {
     for name in [
@@ -94,6 +105,15 @@ impl Host for ProxyHost {
         if let Some(id) = metric_id(name) {
             let _ = hostcalls::increment_metric(id, delta);
         }
+    }
+
+    fn log_enabled(&self, level: LogLevel) -> bool {
+        // The host's current level (Envoy: `--component-log-level wasm:...`); unknown → log.
+        let current = match hostcalls::get_log_level() {
+            Ok(l) => l as u8,
+            Err(_) => return true,
+        };
+        level_rank(level) >= current
     }
 
     fn log(&self, level: LogLevel, message: &str) {
