@@ -214,7 +214,7 @@ impl Engine {
             ..RequestView::default()
         };
         let reply = LocalReply::error(400, "bad_request", err.message());
-        let action = self.deny(&view, "-", None, reply, host);
+        let action = self.deny(&view, None, None, reply, host);
         stream.replied = Some("bad_request");
         stream.started = true;
         if self.mode == Mode::Report {
@@ -309,7 +309,7 @@ impl Engine {
                 stream.request = Some(req);
                 return RequestAction::Pause;
             }
-            Step::Respond(reply) => self.deny(&req, rule_name, stream.client_ip, reply, host),
+            Step::Respond(reply) => self.deny(&req, stream.rule, stream.client_ip, reply, host),
             Step::Error(msg) => {
                 crate::log::event(
                     host,
@@ -329,7 +329,7 @@ impl Engine {
                     FailureMode::Open => RequestAction::Continue(HeaderMutations::default()),
                     FailureMode::Closed => self.deny(
                         &req,
-                        rule_name,
+                        stream.rule,
                         stream.client_ip,
                         LocalReply::error(
                             503,
@@ -354,11 +354,15 @@ impl Engine {
     fn deny(
         &self,
         req: &RequestView,
-        rule: &str,
+        rule_index: Option<usize>,
         client_ip: Option<IpAddr>,
         mut reply: LocalReply,
         host: &dyn Host,
     ) -> RequestAction {
+        let rule = rule_index
+            .and_then(|i| self.rules.get(i))
+            .map(|r| r.name.as_str())
+            .unwrap_or("-");
         let reported = self.mode == Mode::Report;
         let (event, counter) = if reported {
             ("would_deny", "edgeguard_reported")
@@ -389,7 +393,8 @@ impl Engine {
             ],
         );
         self.rate_limit.record_denial(req, client_ip, &reply, host);
-        self.headers.decorate_local_reply(req, &mut reply);
+        self.headers
+            .decorate_local_reply(req, rule_index, &mut reply);
         RequestAction::Respond(reply)
     }
 
@@ -452,7 +457,8 @@ impl Engine {
             .on_response_body(&mut stream.masking, chunk, end_of_stream, host)
         {
             ResponseBodyAction::Respond(mut reply) => {
-                self.headers.decorate_local_reply(req, &mut reply);
+                self.headers
+                    .decorate_local_reply(req, stream.rule, &mut reply);
                 ResponseBodyAction::Respond(reply)
             }
             other => other,

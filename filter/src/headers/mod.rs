@@ -248,16 +248,22 @@ impl HeadersPolicy {
 
     /// Give edgeguard's own replies the same security headers (and CORS headers for an allowed
     /// origin, so a browser script can read why it was refused).
-    pub fn decorate_local_reply(&self, req: &RequestView, reply: &mut LocalReply) {
+    /// The matched rule's overrides apply, as on upstream responses.
+    pub fn decorate_local_reply(
+        &self,
+        req: &RequestView,
+        rule: Option<usize>,
+        reply: &mut LocalReply,
+    ) {
         if !self.enabled {
             return;
         }
-        let mut m = self
-            .default
+        let profile = self.profile(rule);
+        let mut m = profile
             .headers
             .mutations(&reply.headers, self.is_https(req));
         if !is_cors_preflight(req) {
-            if let Some(cors) = &self.default.cors {
+            if let Some(cors) = &profile.cors {
                 m.extend(cors.response_mutations(req, &reply.headers));
             }
         }
@@ -424,6 +430,26 @@ mod tests {
     }
 
     #[test]
+    fn local_replies_use_the_rules_overrides() {
+        let p = policy(
+            r#"{"headers":{},"rules":[{"match":{"prefix":"/embed"},
+                "headers":{"security":{"x_frame_options":{"action":"set","value":"SAMEORIGIN"}}}}]}"#,
+        );
+        let r = req("GET", "https", "a.com", &[]);
+        let frame = |rule: Option<usize>| {
+            let mut reply = LocalReply::error(401, "jwt_missing", "no token");
+            p.decorate_local_reply(&r, rule, &mut reply);
+            reply
+                .headers
+                .iter()
+                .find(|(k, _)| k == "x-frame-options")
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(frame(Some(0)).as_deref(), Some("SAMEORIGIN"));
+        assert_eq!(frame(None).as_deref(), Some("DENY"));
+    }
+
+    #[test]
     fn local_replies_are_decorated() {
         let p = policy(r#"{"headers":{"cors":{"allowed_origins":["https://app.example.com"]}}}"#);
         let mut reply = LocalReply::error(401, "jwt_missing", "no token");
@@ -434,6 +460,7 @@ mod tests {
                 "a.com",
                 &[("origin", "https://app.example.com")],
             ),
+            None,
             &mut reply,
         );
         let has = |k: &str| reply.headers.iter().any(|(n, _)| n == k);
