@@ -302,14 +302,7 @@ impl HttpContext for EdgeguardStream {
             // Let Envoy buffer until the end (StopIterationAndBuffer).
             return Action::Pause;
         }
-        self.awaiting_request_body = false;
-        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
-        match self
-            .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
-        {
-            Some(RequestAction::NeedBody) | None => Action::Continue,
-            Some(a) => self.act(a),
-        }
+        self.finish_request_body()
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
@@ -317,16 +310,7 @@ impl HttpContext for EdgeguardStream {
             return Action::Continue;
         }
         // A request with trailers never sets end_of_stream on its body: decide here.
-        self.awaiting_request_body = false;
-        let body = self
-            .get_http_request_body(0, self.request_body_size)
-            .unwrap_or_default();
-        match self
-            .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
-        {
-            Some(RequestAction::NeedBody) | None => Action::Continue,
-            Some(a) => self.act(a),
-        }
+        self.finish_request_body()
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -369,6 +353,20 @@ impl HttpContext for EdgeguardStream {
 }
 
 impl EdgeguardStream {
+    /// The whole request body is buffered (end of stream or trailers): let the engine decide.
+    fn finish_request_body(&mut self) -> Action {
+        self.awaiting_request_body = false;
+        let body = self
+            .get_http_request_body(0, self.request_body_size)
+            .unwrap_or_default();
+        match self
+            .with_stream(|engine, stream, host| engine.on_request_body(stream, &body, true, host))
+        {
+            Some(RequestAction::NeedBody) | None => Action::Continue,
+            Some(a) => self.act(a),
+        }
+    }
+
     fn finish_response_body(&mut self, body: &[u8]) -> Action {
         self.response_buffering = false;
         let action = self
