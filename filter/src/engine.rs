@@ -12,12 +12,14 @@ use crate::decision::{
 };
 use crate::headers::HeadersPolicy;
 use crate::host::{Host, LogLevel};
-use crate::jwt::{JwtAuthn, JwtStream};
+use crate::jwt::verifier::LeafCompiler;
+use crate::jwt::{Credentials, JwtAuthn, JwtStream};
 use crate::masking::{Masker, MaskingStream};
 use crate::rate_limit::{RateLimitStream, RateLimiter};
 use crate::request::{RequestError, RequestView};
 use crate::request_policy::RequestPolicy;
 use crate::rules::RuleSet;
+use crate::service_auth::config::RuleServiceAuth;
 use crate::service_auth::{ServiceAuth, ServiceAuthStream};
 use serde_json::json;
 use std::net::IpAddr;
@@ -121,6 +123,31 @@ pub struct Engine {
     pub masking: Masker,
 }
 
+/// How the requirement trees reach the service-auth and API-key sections while they compile.
+struct RequirementLeaves<'a> {
+    config: &'a Config,
+    service_auth: &'a mut ServiceAuth,
+    api_keys: bool,
+}
+
+impl LeafCompiler for RequirementLeaves<'_> {
+    fn service_auth(&mut self, leaf: &RuleServiceAuth, path: &str) -> Result<usize, ConfigError> {
+        self.service_auth
+            .add_requirement_policy(leaf, path, self.config.service_auth.as_ref())
+    }
+
+    fn api_key(&mut self, path: &str) -> Result<(), ConfigError> {
+        if self.api_keys {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                path,
+                "a requirement names an API key but there is no api_keys section",
+            ))
+        }
+    }
+}
+
 const STAGE_HEADERS: usize = 0;
 const STAGE_REQUEST_POLICY: usize = 1;
 const STAGE_JWT: usize = 2;
@@ -136,14 +163,28 @@ impl Engine {
 
     /// Compile a validated config.
     pub fn new(config: &Config) -> Result<Engine, ConfigError> {
+        let rules = RuleSet::compile(&config.rules)?;
+        let headers = HeadersPolicy::compile(config)?;
+        let request_policy = RequestPolicy::compile(config)?;
+        let mut service_auth = ServiceAuth::compile(config)?;
+        // The requirement trees may name the other credentials: compile their leaves into
+        // the sections that verify them.
+        let jwt = JwtAuthn::compile(
+            config,
+            &mut RequirementLeaves {
+                config,
+                service_auth: &mut service_auth,
+                api_keys: request_policy.api_keys.is_some(),
+            },
+        )?;
         Ok(Engine {
             mode: config.mode,
             failure_mode: config.failure_mode,
-            rules: RuleSet::compile(&config.rules)?,
-            headers: HeadersPolicy::compile(config)?,
-            request_policy: RequestPolicy::compile(config)?,
-            jwt: JwtAuthn::compile(config)?,
-            service_auth: ServiceAuth::compile(config)?,
+            rules,
+            headers,
+            request_policy,
+            jwt,
+            service_auth,
             rate_limit: RateLimiter::compile(config)?,
             masking: Masker::compile(config)?,
         })
@@ -283,7 +324,15 @@ impl Engine {
                     other => other,
                 },
                 STAGE_REQUEST_POLICY => self.request_policy.on_request(&mut ctx),
-                STAGE_JWT => self.jwt.on_request(&mut ctx, &mut stream.jwt),
+                STAGE_JWT => self.jwt.on_request(
+                    &mut ctx,
+                    &mut stream.jwt,
+                    Credentials {
+                        service_auth: &self.service_auth,
+                        service_stream: &mut stream.service_auth,
+                        api_keys: self.request_policy.api_keys.as_ref(),
+                    },
+                ),
                 STAGE_SERVICE => self
                     .service_auth
                     .on_request(&mut ctx, &mut stream.service_auth),

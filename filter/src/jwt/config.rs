@@ -4,6 +4,7 @@
 //! the section-level `revoked_jti` extension. Validation errors name the JSON path.
 
 use crate::config::ConfigError;
+use crate::service_auth::config::RuleServiceAuth;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -338,6 +339,29 @@ pub struct Requirement {
     /// edgeguard rules only: a key of `jwt_authn.requirement_map`.
     #[serde(default)]
     pub requirement_name: Option<String>,
+    /// edgeguard: a verified service credential (message signature or service token, from the
+    /// `service_auth` section) satisfies this requirement. Takes a rule `service_auth`'s
+    /// settings (`kinds`, `allowed_services`, `target_service`, `policy`), except `required`.
+    #[serde(default)]
+    pub service_auth: Option<RuleServiceAuth>,
+    /// edgeguard: a valid API key (from the `api_keys` section) satisfies this requirement.
+    #[serde(default)]
+    pub api_key: Option<Empty>,
+}
+
+impl Requirement {
+    /// Whether this requirement (or one nested in it) names JWT providers.
+    pub fn names_jwt(&self) -> bool {
+        self.provider_name.is_some()
+            || self.provider_and_audiences.is_some()
+            || self.allow_missing.is_some()
+            || self.allow_missing_or_failed.is_some()
+            || self.requirement_name.is_some()
+            || [&self.requires_any, &self.requires_all]
+                .into_iter()
+                .flatten()
+                .any(|l| l.requirements.iter().any(Requirement::names_jwt))
+    }
 }
 
 /// Envoy `ProviderWithAudiences`.
@@ -533,6 +557,8 @@ impl JwtAuthnConfig {
             r.allow_missing.is_some(),
             r.allow_missing_or_failed.is_some(),
             r.requirement_name.is_some(),
+            r.service_auth.is_some(),
+            r.api_key.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -541,7 +567,18 @@ impl JwtAuthnConfig {
             return Err(ConfigError::new(
                 path,
                 "exactly one of provider_name, provider_and_audiences, requires_any, \
-                 requires_all, allow_missing, allow_missing_or_failed is required",
+                 requires_all, allow_missing, allow_missing_or_failed, service_auth, api_key \
+                 is required",
+            ));
+        }
+        if r.service_auth
+            .as_ref()
+            .is_some_and(|s| s.required.is_some())
+        {
+            return Err(ConfigError::new(
+                format!("{path}.service_auth.required"),
+                "not allowed in a requirement: a requirement's credential is always required \
+                 (combine it in requires_any to accept other credentials instead)",
             ));
         }
         if let Some(p) = &r.provider_name {

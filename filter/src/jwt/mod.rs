@@ -19,15 +19,21 @@ pub mod verifier;
 #[cfg(test)]
 mod corpus;
 #[cfg(test)]
+mod requirement_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+use crate::api_key::{ApiKeyFailure, ApiKeyIdentity, ApiKeys};
 use crate::config::{Config, ConfigError};
 use crate::decision::LocalReply;
 use crate::engine::{RequestContext, Step};
 use crate::host::Host;
 use crate::request::RequestView;
+use crate::service_auth::{
+    PendingBodyCheck, ServiceAuth, ServiceAuthFailure, ServiceAuthStream, ServiceIdentity,
+};
 use authenticator::{ClaimPolicy, ParsedJwt};
 use authz::{Denial, RuleAuthz};
 use cache::TokenCache;
@@ -38,7 +44,7 @@ use serde_json::Value;
 use status::JwtStatus;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
-use verifier::{Node, Outcome, TokenChecker};
+use verifier::{AuthFailure, Node, Outcome, TokenChecker};
 
 /// Where a provider's keys come from.
 #[derive(Debug)]
@@ -75,12 +81,28 @@ pub struct JwtAuthn {
     security_events: Option<crate::events::SecurityEventsConfig>,
 }
 
-/// Per-request JWT state (which requirement is pending on a JWKS fetch).
+/// Per-request state of the authentication stage: which requirement is pending on a JWKS
+/// fetch, and the results of the non-JWT leaves. Those are kept because a tree is evaluated
+/// again after a pause, and a service credential must not be seen as its own replay.
 #[derive(Debug, Default)]
 pub struct JwtStream {
     started: bool,
     waiting_since: Option<u64>,
     kid_refetch_since: Option<u64>,
+    service_results: BTreeMap<usize, ServiceLeafResult>,
+    api_key_result: Option<Result<ApiKeyIdentity, ApiKeyFailure>>,
+}
+
+type ServiceLeafResult = Result<(ServiceIdentity, Option<PendingBodyCheck>), ServiceAuthFailure>;
+
+/// The other credential checks a requirement tree can use, compiled by their own sections.
+pub struct Credentials<'a> {
+    /// Service credentials (message signatures, service tokens).
+    pub service_auth: &'a ServiceAuth,
+    /// The service-auth stage's state for this request (a verified identity is recorded there).
+    pub service_stream: &'a mut ServiceAuthStream,
+    /// API keys, when the config has an `api_keys` section.
+    pub api_keys: Option<&'a ApiKeys>,
 }
 
 /// One token that verified, kept until the whole requirement passed.
@@ -151,16 +173,19 @@ fn is_cors_preflight(req: &RequestView) -> bool {
             .is_some_and(|v| !v.is_empty())
 }
 
-struct Checker<'a> {
+struct Checker<'a, 'c> {
     authn: &'a JwtAuthn,
+    ctx: &'a RequestContext<'c>,
     req: &'a RequestView,
     host: &'a dyn Host,
     now: u64,
     stream: &'a mut JwtStream,
+    service_auth: &'a ServiceAuth,
+    api_keys: Option<&'a ApiKeys>,
     verified: Vec<Verified>,
 }
 
-impl Checker<'_> {
+impl Checker<'_, '_> {
     fn verify_token(
         &mut self,
         provider: usize,
@@ -168,21 +193,21 @@ impl Checker<'_> {
         audiences: Option<&[String]>,
     ) -> Outcome {
         let Some(p) = self.authn.providers.get(provider) else {
-            return Outcome::Fail(JwtStatus::UnknownIssuer);
+            return Outcome::Fail(JwtStatus::UnknownIssuer.into());
         };
         let token = found.token.as_str();
         let (jwt, hit) = match p.cache.get(token) {
             Some(j) => (j, true),
             None => match authenticator::parse(token) {
                 Ok(j) => (Rc::new(j), false),
-                Err(s) => return Outcome::Fail(s),
+                Err(s) => return Outcome::Fail(s.into()),
             },
         };
         if !p.policy.issuer_allowed(&jwt.iss) {
-            return Outcome::Fail(JwtStatus::UnknownIssuer);
+            return Outcome::Fail(JwtStatus::UnknownIssuer.into());
         }
         if let Err(s) = p.policy.check(&jwt, audiences, self.now) {
-            return Outcome::Fail(s);
+            return Outcome::Fail(s.into());
         }
         if hit {
             self.host.count("edgeguard_jwt_cache_hit_total", 1);
@@ -200,7 +225,7 @@ impl Checker<'_> {
                 match r.keys(self.host, self.stream.waiting_since.unwrap_or(now_ns)) {
                     KeysState::Ready(k) => k,
                     KeysState::Pending => return Outcome::Pending,
-                    KeysState::Failed => return Outcome::Fail(JwtStatus::JwksFetchFail),
+                    KeysState::Failed => return Outcome::Fail(JwtStatus::JwksFetchFail.into()),
                 }
             }
         };
@@ -232,9 +257,9 @@ impl Checker<'_> {
                         }
                     }
                 }
-                Outcome::Fail(JwtStatus::KidAlgMismatch)
+                Outcome::Fail(JwtStatus::KidAlgMismatch.into())
             }
-            Err(s) => Outcome::Fail(s),
+            Err(s) => Outcome::Fail(s.into()),
         }
     }
 
@@ -245,7 +270,7 @@ impl Checker<'_> {
         audiences: Option<&[String]>,
     ) -> Outcome {
         if tokens.is_empty() {
-            return Outcome::Fail(JwtStatus::Missing);
+            return Outcome::Fail(JwtStatus::Missing.into());
         }
         let mut pending = false;
         for (provider, t) in tokens.iter().rev() {
@@ -263,10 +288,10 @@ impl Checker<'_> {
     }
 }
 
-impl TokenChecker for Checker<'_> {
+impl TokenChecker for Checker<'_, '_> {
     fn provider_tokens(&mut self, provider: usize, audiences: Option<&[String]>) -> Outcome {
         let Some(p) = self.authn.providers.get(provider) else {
-            return Outcome::Fail(JwtStatus::Missing);
+            return Outcome::Fail(JwtStatus::Missing.into());
         };
         let tokens = p
             .extractor
@@ -309,18 +334,57 @@ impl TokenChecker for Checker<'_> {
                         // Let the first provider report the parse error.
                         tokens.push((0, t));
                     } else {
-                        return Outcome::Fail(JwtStatus::UnknownIssuer);
+                        return Outcome::Fail(JwtStatus::UnknownIssuer.into());
                     }
                 }
             }
         }
         self.verify_all(tokens, None)
     }
+
+    fn service_credential(&mut self, policy: usize) -> Outcome {
+        let auth = self.service_auth;
+        let ctx = self.ctx;
+        let result = self
+            .stream
+            .service_results
+            .entry(policy)
+            .or_insert_with(|| match auth.requirement_policy(policy) {
+                Some(p) => auth.verify_deferring_body(ctx, p),
+                None => Err(ServiceAuthFailure::Internal(
+                    "service_auth requirement is not compiled",
+                )),
+            });
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Fail(AuthFailure::Service(e.clone())),
+        }
+    }
+
+    fn api_key(&mut self) -> Outcome {
+        let keys = self.api_keys;
+        let ctx = self.ctx;
+        let result = self
+            .stream
+            .api_key_result
+            .get_or_insert_with(|| match keys {
+                Some(k) => k.verify(ctx),
+                None => Err(ApiKeyFailure::Missing),
+            });
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(f) => Outcome::Fail(AuthFailure::ApiKey(f.clone())),
+        }
+    }
 }
 
 impl JwtAuthn {
-    /// Compile from the whole config (the section plus the rules' requirements).
-    pub fn compile(config: &Config) -> Result<JwtAuthn, ConfigError> {
+    /// Compile from the whole config (the section plus the rules' requirements); `leaves`
+    /// compiles the requirement tree's `service_auth` / `api_key` leaves.
+    pub fn compile(
+        config: &Config,
+        leaves: &mut dyn verifier::LeafCompiler,
+    ) -> Result<JwtAuthn, ConfigError> {
         let section = config.jwt_authn.clone().unwrap_or_default();
         let mut authn = JwtAuthn {
             bypass_cors_preflight: section.bypass_cors_preflight,
@@ -386,23 +450,34 @@ impl JwtAuthn {
                 ),
             });
         }
-        let bad = |path: String| ConfigError::new(path, "requirement could not be compiled");
+        let mut env = verifier::CompileEnv {
+            providers: &index,
+            map: &section.requirement_map,
+            leaves,
+        };
         for (i, r) in section.rules.iter().enumerate() {
             let path = format!("jwt_authn.rules[{i}]");
-            let matcher =
-                route::JwtRoute::compile(&r.route).ok_or_else(|| bad(format!("{path}.match")))?;
+            let matcher = route::JwtRoute::compile(&r.route).ok_or_else(|| {
+                ConfigError::new(format!("{path}.match"), "route could not be compiled")
+            })?;
             let node = match (&r.requires, &r.requirement_name) {
-                (Some(req), _) => Some(
-                    verifier::compile(req, &index, &section.requirement_map, 0)
-                        .ok_or_else(|| bad(format!("{path}.requires")))?,
-                ),
-                (None, Some(name)) => Some(
-                    section
-                        .requirement_map
-                        .get(name)
-                        .and_then(|req| verifier::compile(req, &index, &section.requirement_map, 0))
-                        .ok_or_else(|| bad(format!("{path}.requirement_name")))?,
-                ),
+                (Some(req), _) => Some(verifier::compile(
+                    req,
+                    &mut env,
+                    &format!("{path}.requires"),
+                    0,
+                )?),
+                (None, Some(name)) => {
+                    let req = section.requirement_map.get(name).ok_or_else(|| {
+                        ConfigError::new(format!("{path}.requirement_name"), "unknown requirement")
+                    })?;
+                    Some(verifier::compile(
+                        req,
+                        &mut env,
+                        &format!("jwt_authn.requirement_map.{name}"),
+                        0,
+                    )?)
+                }
                 (None, None) => None,
             };
             authn.jwt_rules.push((matcher, node));
@@ -411,17 +486,22 @@ impl JwtAuthn {
             let path = format!("rules[{i}]");
             let node = match &rule.requires {
                 Some(req) => {
-                    if config.jwt_authn.is_none() {
+                    let req_path = format!("{path}.requires");
+                    if req.names_jwt() && config.jwt_authn.is_none() {
                         return Err(ConfigError::new(
-                            format!("{path}.requires"),
+                            req_path,
                             "needs a jwt_authn section with providers",
                         ));
                     }
-                    section.validate_requirement(req, &format!("{path}.requires"), true)?;
-                    Some(
-                        verifier::compile(req, &index, &section.requirement_map, 0)
-                            .ok_or_else(|| bad(format!("{path}.requires")))?,
-                    )
+                    section.validate_requirement(req, &req_path, true)?;
+                    let node = verifier::compile(req, &mut env, &req_path, 0)?;
+                    if node.uses_service_auth() && rule.service_auth.is_some() {
+                        return Err(ConfigError::new(
+                            format!("{path}.service_auth"),
+                            "set service_auth either here or as a leaf of requires, not both",
+                        ));
+                    }
+                    Some(node)
                 }
                 None => None,
             };
@@ -458,8 +538,14 @@ impl JwtAuthn {
             .and_then(|(_, n)| n.as_ref())
     }
 
-    /// Authenticate and authorize the request for its rule.
-    pub fn on_request(&self, ctx: &mut RequestContext<'_>, stream: &mut JwtStream) -> Step {
+    /// Authenticate (the requirement tree, with JWTs and the other credentials it names) and
+    /// authorize the request for its rule.
+    pub fn on_request(
+        &self,
+        ctx: &mut RequestContext<'_>,
+        stream: &mut JwtStream,
+        creds: Credentials<'_>,
+    ) -> Step {
         if !stream.started {
             stream.started = true;
             ctx.upstream
@@ -473,12 +559,16 @@ impl JwtAuthn {
         let node = self.requirement_for(ctx);
         let mut verified = Vec::new();
         if let Some(node) = node {
+            let view: &RequestContext<'_> = ctx;
             let mut checker = Checker {
                 authn: self,
-                req: ctx.req,
-                host: ctx.host,
-                now: ctx.host.now_secs(),
+                ctx: view,
+                req: view.req,
+                host: view.host,
+                now: view.host.now_secs(),
                 stream,
+                service_auth: creds.service_auth,
+                api_keys: creds.api_keys,
                 verified: Vec::new(),
             };
             match verifier::evaluate(node, &mut checker) {
@@ -489,11 +579,9 @@ impl JwtAuthn {
                     }
                     return Step::Pause;
                 }
-                Outcome::Fail(s) => {
-                    ctx.host.count("edgeguard_jwt_denied_total", 1);
-                    return Step::Respond(failure_reply(s, ctx.req, self.strip_failure_response));
-                }
+                Outcome::Fail(f) => return self.refuse(ctx, f, creds.service_auth),
             }
+            self.accept_other_credentials(ctx, stream, creds);
         }
         if verified.iter().any(|v| {
             v.jwt
@@ -526,6 +614,42 @@ impl JwtAuthn {
             }
         }
         Step::Next
+    }
+
+    /// The reply for a failed requirement, from the credential that decided it.
+    fn refuse(&self, ctx: &RequestContext<'_>, f: AuthFailure, service: &ServiceAuth) -> Step {
+        match f {
+            AuthFailure::Jwt(s) => {
+                ctx.host.count("edgeguard_jwt_denied_total", 1);
+                Step::Respond(failure_reply(s, ctx.req, self.strip_failure_response))
+            }
+            AuthFailure::Service(e) => service.refuse(ctx, e),
+            AuthFailure::ApiKey(e) => {
+                crate::api_key::log_rejection(ctx, &e);
+                Step::Respond(e.reply())
+            }
+        }
+    }
+
+    /// A satisfied requirement: record the service identity and API key it verified (JWTs are
+    /// applied by [`JwtAuthn::apply_verified`]).
+    fn accept_other_credentials(
+        &self,
+        ctx: &mut RequestContext<'_>,
+        stream: &mut JwtStream,
+        creds: Credentials<'_>,
+    ) {
+        let service = std::mem::take(&mut stream.service_results)
+            .into_values()
+            .find_map(Result::ok);
+        if let Some((identity, pending)) = service {
+            creds
+                .service_auth
+                .accept(ctx, creds.service_stream, identity, pending);
+        }
+        if let (Some(Ok(id)), Some(keys)) = (stream.api_key_result.take(), creds.api_keys) {
+            keys.accept(ctx, id);
+        }
     }
 
     fn apply_verified(&self, ctx: &mut RequestContext<'_>, verified: &[Verified]) {

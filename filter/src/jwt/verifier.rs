@@ -1,9 +1,18 @@
 //! The requirement tree (`provider_name`, `provider_and_audiences`, `requires_any`,
 //! `requires_all`, `allow_missing`, `allow_missing_or_failed`) compiled once and evaluated per
-//! request against a [`TokenChecker`] that verifies the tokens.
+//! request against a [`TokenChecker`] that verifies the credentials.
+//!
+//! Beyond Envoy's JWT-only tree, edgeguard has two more leaves, so credentials can be combined:
+//! `{"service_auth": {...}}` (a verified service credential: message signature or service
+//! token) and `{"api_key": {}}` (a valid API key). `requires_any` then reads "a user token or
+//! a service credential", `requires_all` "a service credential and a user token".
 
+use crate::api_key::ApiKeyFailure;
+use crate::config::ConfigError;
 use crate::jwt::config::Requirement;
 use crate::jwt::status::JwtStatus;
+use crate::service_auth::config::RuleServiceAuth;
+use crate::service_auth::ServiceAuthFailure;
 use std::collections::BTreeMap;
 
 /// A compiled requirement.
@@ -16,6 +25,10 @@ pub enum Node {
         /// Audiences overriding the provider's.
         audiences: Option<Vec<String>>,
     },
+    /// A service credential verified under the service-auth policy with this index.
+    ServiceAuth(usize),
+    /// A valid API key.
+    ApiKey,
     /// Any child passes.
     Any(Vec<Node>),
     /// All children pass.
@@ -26,73 +39,174 @@ pub enum Node {
     AllowMissingOrFailed,
 }
 
+impl Node {
+    /// Whether any leaf of this tree is a `service_auth` leaf.
+    pub fn uses_service_auth(&self) -> bool {
+        match self {
+            Node::ServiceAuth(_) => true,
+            Node::Any(c) | Node::All(c) => c.iter().any(Node::uses_service_auth),
+            _ => false,
+        }
+    }
+}
+
+/// Why a requirement failed: the failure of the credential that decides the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// A JWT failure (Envoy's status, Envoy's reply).
+    Jwt(JwtStatus),
+    /// A service credential failure.
+    Service(ServiceAuthFailure),
+    /// An API key failure.
+    ApiKey(ApiKeyFailure),
+}
+
+impl AuthFailure {
+    /// No credential of this kind was presented (a real error wins over this in `requires_any`).
+    pub fn is_missing(&self) -> bool {
+        matches!(
+            self,
+            AuthFailure::Jwt(JwtStatus::Missing)
+                | AuthFailure::Service(ServiceAuthFailure::Missing)
+                | AuthFailure::ApiKey(ApiKeyFailure::Missing)
+        )
+    }
+}
+
+impl From<JwtStatus> for AuthFailure {
+    fn from(s: JwtStatus) -> Self {
+        AuthFailure::Jwt(s)
+    }
+}
+
 /// Result of evaluating a requirement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Satisfied.
     Ok,
-    /// Refused with this status.
-    Fail(JwtStatus),
+    /// Refused with this failure.
+    Fail(AuthFailure),
     /// Waiting for keys.
     Pending,
 }
 
-/// Verifies the tokens a node asks about; implemented by the stage (and by tests).
+/// Verifies the credentials a node asks about; implemented by the stage (and by tests).
 pub trait TokenChecker {
     /// Verify the tokens of one provider (Missing when none).
     fn provider_tokens(&mut self, provider: usize, audiences: Option<&[String]>) -> Outcome;
     /// Verify tokens from every provider's locations, each by the provider its `iss` names.
     fn any_provider_tokens(&mut self) -> Outcome;
+    /// Verify the service credential under service-auth policy `policy` (an index from
+    /// [`LeafCompiler::service_auth`]).
+    fn service_credential(&mut self, policy: usize) -> Outcome;
+    /// Verify the API key.
+    fn api_key(&mut self) -> Outcome;
 }
 
-/// Compile a validated requirement; `map` resolves `requirement_name`.
+/// Compiles the non-JWT leaves while the tree is compiled (the service-auth and API-key
+/// sections are compiled elsewhere; this is how the tree reaches them).
+pub trait LeafCompiler {
+    /// Compile a `service_auth` leaf found at `path`; returns its policy index.
+    fn service_auth(&mut self, leaf: &RuleServiceAuth, path: &str) -> Result<usize, ConfigError>;
+    /// Check that an `api_key` leaf at `path` can work (an `api_keys` section exists).
+    fn api_key(&mut self, path: &str) -> Result<(), ConfigError>;
+}
+
+/// What a tree refers to while it is compiled.
+pub struct CompileEnv<'a> {
+    /// Provider name → index.
+    pub providers: &'a BTreeMap<String, usize>,
+    /// `jwt_authn.requirement_map`.
+    pub map: &'a BTreeMap<String, Requirement>,
+    /// The other credential sections.
+    pub leaves: &'a mut dyn LeafCompiler,
+}
+
+/// Compile a validated requirement found at `path`; `env.map` resolves `requirement_name`.
 pub fn compile(
     r: &Requirement,
-    providers: &BTreeMap<String, usize>,
-    map: &BTreeMap<String, Requirement>,
+    env: &mut CompileEnv<'_>,
+    path: &str,
     depth: usize,
-) -> Option<Node> {
+) -> Result<Node, ConfigError> {
+    let unknown =
+        |what: &str, name: &str| ConfigError::new(path, format!("unknown {what} {name:?}"));
     if depth > 16 {
-        return None;
+        return Err(ConfigError::new(
+            path,
+            "requirements nest more than 16 levels deep",
+        ));
     }
     if let Some(p) = &r.provider_name {
-        return Some(Node::Provider {
-            provider: *providers.get(p)?,
+        return Ok(Node::Provider {
+            provider: *env.providers.get(p).ok_or_else(|| unknown("provider", p))?,
             audiences: None,
         });
     }
     if let Some(pa) = &r.provider_and_audiences {
-        return Some(Node::Provider {
-            provider: *providers.get(&pa.provider_name)?,
+        return Ok(Node::Provider {
+            provider: *env
+                .providers
+                .get(&pa.provider_name)
+                .ok_or_else(|| unknown("provider", &pa.provider_name))?,
             audiences: Some(pa.audiences.clone()),
         });
     }
-    if let Some(list) = &r.requires_any {
-        return Some(Node::Any(
-            list.requirements
+    for (key, list, any) in [
+        ("requires_any", &r.requires_any, true),
+        ("requires_all", &r.requires_all, false),
+    ] {
+        if let Some(list) = list {
+            let children = list
+                .requirements
                 .iter()
-                .map(|c| compile(c, providers, map, depth + 1))
-                .collect::<Option<Vec<_>>>()?,
-        ));
-    }
-    if let Some(list) = &r.requires_all {
-        return Some(Node::All(
-            list.requirements
-                .iter()
-                .map(|c| compile(c, providers, map, depth + 1))
-                .collect::<Option<Vec<_>>>()?,
-        ));
+                .enumerate()
+                .map(|(i, c)| {
+                    compile(
+                        c,
+                        env,
+                        &format!("{path}.{key}.requirements[{i}]"),
+                        depth + 1,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(if any {
+                Node::Any(children)
+            } else {
+                Node::All(children)
+            });
+        }
     }
     if r.allow_missing.is_some() {
-        return Some(Node::AllowMissing);
+        return Ok(Node::AllowMissing);
     }
     if r.allow_missing_or_failed.is_some() {
-        return Some(Node::AllowMissingOrFailed);
+        return Ok(Node::AllowMissingOrFailed);
+    }
+    if let Some(leaf) = &r.service_auth {
+        let index = env
+            .leaves
+            .service_auth(leaf, &format!("{path}.service_auth"))?;
+        return Ok(Node::ServiceAuth(index));
+    }
+    if r.api_key.is_some() {
+        env.leaves.api_key(&format!("{path}.api_key"))?;
+        return Ok(Node::ApiKey);
     }
     if let Some(name) = &r.requirement_name {
-        return compile(map.get(name)?, providers, map, depth + 1);
+        let target = env
+            .map
+            .get(name)
+            .ok_or_else(|| unknown("requirement", name))?;
+        return compile(
+            target,
+            env,
+            &format!("jwt_authn.requirement_map.{name}"),
+            depth + 1,
+        );
     }
-    None
+    Err(ConfigError::new(path, "empty requirement"))
 }
 
 /// Evaluate a node.
@@ -102,8 +216,10 @@ pub fn evaluate(node: &Node, checker: &mut dyn TokenChecker) -> Outcome {
             provider,
             audiences,
         } => checker.provider_tokens(*provider, audiences.as_deref()),
+        Node::ServiceAuth(policy) => checker.service_credential(*policy),
+        Node::ApiKey => checker.api_key(),
         Node::AllowMissing => match checker.any_provider_tokens() {
-            Outcome::Fail(JwtStatus::Missing) => Outcome::Ok,
+            Outcome::Fail(AuthFailure::Jwt(JwtStatus::Missing)) => Outcome::Ok,
             other => other,
         },
         Node::AllowMissingOrFailed => match checker.any_provider_tokens() {
@@ -112,21 +228,22 @@ pub fn evaluate(node: &Node, checker: &mut dyn TokenChecker) -> Outcome {
         },
         Node::Any(children) => {
             let mut pending = false;
-            let mut error: Option<JwtStatus> = None;
+            // The first "missing" is kept unless a real error comes; the last real error wins.
+            let mut error: Option<AuthFailure> = None;
             for c in children {
                 match evaluate(c, checker) {
                     Outcome::Ok => return Outcome::Ok,
                     Outcome::Pending => pending = true,
-                    Outcome::Fail(JwtStatus::Missing) => {
-                        error.get_or_insert(JwtStatus::Missing);
+                    Outcome::Fail(f) if f.is_missing() => {
+                        error.get_or_insert(f);
                     }
-                    Outcome::Fail(s) => error = Some(s),
+                    Outcome::Fail(f) => error = Some(f),
                 }
             }
             if pending {
                 Outcome::Pending
             } else {
-                Outcome::Fail(error.unwrap_or(JwtStatus::Missing))
+                Outcome::Fail(error.unwrap_or(AuthFailure::Jwt(JwtStatus::Missing)))
             }
         }
         Node::All(children) => {
@@ -157,13 +274,24 @@ mod tests {
         fn provider_tokens(&mut self, p: usize, _: Option<&[String]>) -> Outcome {
             match p {
                 0 => Outcome::Ok,
-                1 => Outcome::Fail(JwtStatus::Expired),
-                2 => Outcome::Fail(JwtStatus::Missing),
+                1 => Outcome::Fail(JwtStatus::Expired.into()),
+                2 => Outcome::Fail(JwtStatus::Missing.into()),
                 _ => Outcome::Pending,
             }
         }
         fn any_provider_tokens(&mut self) -> Outcome {
-            Outcome::Fail(JwtStatus::Missing)
+            Outcome::Fail(JwtStatus::Missing.into())
+        }
+        /// Policy 0 verifies, policy 1 finds no credential, policy 2 a bad signature.
+        fn service_credential(&mut self, policy: usize) -> Outcome {
+            match policy {
+                0 => Outcome::Ok,
+                1 => Outcome::Fail(AuthFailure::Service(ServiceAuthFailure::Missing)),
+                _ => Outcome::Fail(AuthFailure::Service(ServiceAuthFailure::UnknownKey)),
+            }
+        }
+        fn api_key(&mut self) -> Outcome {
+            Outcome::Fail(AuthFailure::ApiKey(ApiKeyFailure::Missing))
         }
     }
 
@@ -180,16 +308,16 @@ mod tests {
         assert_eq!(evaluate(&Node::Any(vec![p(1), p(0)]), f), Outcome::Ok);
         assert_eq!(
             evaluate(&Node::Any(vec![p(1), p(2)]), f),
-            Outcome::Fail(JwtStatus::Expired),
+            Outcome::Fail(JwtStatus::Expired.into()),
             "a real error wins over missing"
         );
         assert_eq!(
             evaluate(&Node::Any(vec![p(2), p(2)]), f),
-            Outcome::Fail(JwtStatus::Missing)
+            Outcome::Fail(JwtStatus::Missing.into())
         );
         assert_eq!(
             evaluate(&Node::All(vec![p(0), p(1)]), f),
-            Outcome::Fail(JwtStatus::Expired)
+            Outcome::Fail(JwtStatus::Expired.into())
         );
         assert_eq!(evaluate(&Node::All(vec![p(0), p(3)]), f), Outcome::Pending);
         assert_eq!(evaluate(&Node::Any(vec![p(3), p(0)]), f), Outcome::Ok);
@@ -198,5 +326,42 @@ mod tests {
             Outcome::Ok
         );
         assert_eq!(evaluate(&Node::AllowMissingOrFailed, f), Outcome::Ok);
+    }
+
+    #[test]
+    fn credential_leaves_combine_with_providers() {
+        let f = &mut Fake;
+        let svc_ok = Node::ServiceAuth(0);
+        let svc_missing = Node::ServiceAuth(1);
+        let svc_bad = Node::ServiceAuth(2);
+        assert_eq!(
+            evaluate(&Node::Any(vec![p(2), svc_ok.clone()]), f),
+            Outcome::Ok
+        );
+        assert_eq!(
+            evaluate(&Node::All(vec![svc_ok.clone(), p(1)]), f),
+            Outcome::Fail(JwtStatus::Expired.into()),
+            "requires_all: the token must verify too"
+        );
+        assert_eq!(evaluate(&Node::All(vec![svc_ok, p(0)]), f), Outcome::Ok);
+        assert_eq!(
+            evaluate(&Node::Any(vec![p(2), svc_missing.clone(), Node::ApiKey]), f),
+            Outcome::Fail(JwtStatus::Missing.into()),
+            "nothing presented: the first missing credential decides the reply"
+        );
+        assert_eq!(
+            evaluate(&Node::Any(vec![p(2), svc_bad, Node::ApiKey]), f),
+            Outcome::Fail(AuthFailure::Service(ServiceAuthFailure::UnknownKey)),
+            "a presented but bad credential wins over missing ones"
+        );
+        assert_eq!(
+            evaluate(&Node::Any(vec![svc_missing, p(3)]), f),
+            Outcome::Pending
+        );
+        assert!(
+            Node::Any(vec![Node::ApiKey, Node::All(vec![Node::ServiceAuth(0)])])
+                .uses_service_auth()
+        );
+        assert!(!Node::All(vec![Node::ApiKey, p(0)]).uses_service_auth());
     }
 }

@@ -248,6 +248,8 @@ pub struct ServiceAuth {
     service_name: Option<String>,
     replay: ReplayCache,
     rules: Vec<Option<RulePolicy>>,
+    /// Policies of the requirement trees' `service_auth` leaves.
+    requirement_policies: Vec<RulePolicy>,
     default_policy: Option<RulePolicy>,
 }
 
@@ -262,6 +264,7 @@ impl Default for ServiceAuth {
             service_name: None,
             replay: ReplayCache::new(1, 1),
             rules: Vec::new(),
+            requirement_policies: Vec::new(),
             default_policy: None,
         }
     }
@@ -405,28 +408,54 @@ impl ServiceAuth {
         for (i, rule) in config.rules.iter().enumerate() {
             let compiled = match &rule.service_auth {
                 Some(r) => {
-                    let path = format!("rules[{i}].service_auth");
-                    let p = auth.compile_rule_policy(r, &path)?;
-                    if p.kinds.is_empty() {
-                        return Err(ConfigError::new(
-                            path,
-                            "service_auth has neither keys nor service_tokens configured",
-                        ));
-                    }
-                    if p.kinds.contains(&CredentialKind::ServiceToken) && p.target_service.is_none()
-                    {
-                        return Err(ConfigError::new(
-                            format!("{path}.target_service"),
-                            "service tokens need a target: set service_auth.service_name or this field",
-                        ));
-                    }
-                    Some(p)
+                    Some(auth.compile_usable_policy(r, &format!("rules[{i}].service_auth"))?)
                 }
                 None => None,
             };
             auth.rules.push(compiled);
         }
         Ok(auth)
+    }
+
+    /// [`ServiceAuth::compile_rule_policy`], refusing a policy no credential could satisfy.
+    fn compile_usable_policy(
+        &self,
+        rule: &RuleServiceAuth,
+        path: &str,
+    ) -> Result<RulePolicy, ConfigError> {
+        let p = self.compile_rule_policy(rule, path)?;
+        if p.kinds.is_empty() {
+            return Err(ConfigError::new(
+                path,
+                "service_auth has neither keys nor service_tokens configured",
+            ));
+        }
+        if p.kinds.contains(&CredentialKind::ServiceToken) && p.target_service.is_none() {
+            return Err(ConfigError::new(
+                format!("{path}.target_service"),
+                "service tokens need a target: set service_auth.service_name or this field",
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Compile a requirement tree's `service_auth` leaf found at `path` (validated against
+    /// `section`); returns the index [`ServiceAuth::requirement_policy`] takes.
+    pub fn add_requirement_policy(
+        &mut self,
+        leaf: &RuleServiceAuth,
+        path: &str,
+        section: Option<&config::ServiceAuthConfig>,
+    ) -> Result<usize, ConfigError> {
+        leaf.validate(path, section)?;
+        let policy = self.compile_usable_policy(leaf, path)?;
+        self.requirement_policies.push(policy);
+        Ok(self.requirement_policies.len() - 1)
+    }
+
+    /// The policy of a requirement tree's `service_auth` leaf.
+    pub fn requirement_policy(&self, index: usize) -> Option<&RulePolicy> {
+        self.requirement_policies.get(index)
     }
 
     /// Compile a per-route requirement against this section (the requirement tree's
@@ -730,10 +759,8 @@ impl ServiceAuth {
             stream.stripped = true;
             ctx.upstream.remove.push(self.identity_header.clone());
         }
-        let Some(policy) = ctx.rule.and_then(|i| self.rule_policy(i)) else {
-            return Step::Next;
-        };
-        // Second pass, body arrived: only the digest comparison is left.
+        // Second pass, body arrived: only the digest comparison is left (for a credential
+        // verified here or by a requirement tree's `service_auth` leaf).
         if let Some(pending) = stream.pending_body.as_ref() {
             let Some(body) = ctx.body else {
                 return Step::NeedBody;
@@ -746,38 +773,22 @@ impl ServiceAuth {
                 Err(e) => self.reject(ctx, e),
             };
         }
+        if stream.verified.is_some() {
+            // A requirement tree verified the credential already.
+            return Step::Next;
+        }
+        let Some(policy) = ctx.rule.and_then(|i| self.rule_policy(i)) else {
+            return Step::Next;
+        };
         // The signature (which covers the Content-Digest header) is verified now and the
         // identity decided now, so header changes are known before the body is awaited.
         match self.verify_deferring_body(ctx, policy) {
             Ok((identity, pending)) => {
-                let kind = match identity.kind {
-                    CredentialKind::MessageSignature => "signature",
-                    CredentialKind::ServiceToken => "token",
-                };
-                ctx.host
-                    .count(&format!("edgeguard_service_auth_ok_{kind}_total"), 1);
-                crate::log::event(
-                    ctx.host,
-                    LogLevel::Debug,
-                    "service_authenticated",
-                    &[
-                        ("rule", json!(ctx.rule_name)),
-                        ("service_id", json!(identity.service_id)),
-                        ("kind", json!(kind)),
-                        ("keyid", json!(identity.keyid)),
-                    ],
-                );
-                ctx.upstream
-                    .set
-                    .push((self.identity_header.clone(), identity.service_id.clone()));
-                ctx.identity.service_id = Some(identity.service_id.clone());
-                stream.verified = Some(identity);
-                match pending {
-                    Some(p) => {
-                        stream.pending_body = Some(p);
-                        Step::NeedBody
-                    }
-                    None => Step::Next,
+                self.accept(ctx, stream, identity, pending);
+                if stream.pending_body.is_some() {
+                    Step::NeedBody
+                } else {
+                    Step::Next
                 }
             }
             Err(ServiceAuthFailure::NeedBody) => Step::NeedBody,
@@ -789,10 +800,52 @@ impl ServiceAuth {
         }
     }
 
-    fn reject(&self, ctx: &mut RequestContext<'_>, e: ServiceAuthFailure) -> Step {
+    /// Record a verified credential: metrics, a debug line, the identity header upstream,
+    /// `identity.service_id`, and the body comparison still to do (if any).
+    pub fn accept(
+        &self,
+        ctx: &mut RequestContext<'_>,
+        stream: &mut ServiceAuthStream,
+        identity: ServiceIdentity,
+        pending: Option<PendingBodyCheck>,
+    ) {
+        let kind = match identity.kind {
+            CredentialKind::MessageSignature => "signature",
+            CredentialKind::ServiceToken => "token",
+        };
+        ctx.host
+            .count(&format!("edgeguard_service_auth_ok_{kind}_total"), 1);
+        crate::log::event(
+            ctx.host,
+            LogLevel::Debug,
+            "service_authenticated",
+            &[
+                ("rule", json!(ctx.rule_name)),
+                ("service_id", json!(identity.service_id)),
+                ("kind", json!(kind)),
+                ("keyid", json!(identity.keyid)),
+            ],
+        );
+        ctx.upstream
+            .set
+            .push((self.identity_header.clone(), identity.service_id.clone()));
+        ctx.identity.service_id = Some(identity.service_id.clone());
+        stream.verified = Some(identity);
+        stream.pending_body = pending;
+    }
+
+    /// Count a refused credential and build the step (`Internal` → `failure_mode`).
+    pub fn refuse(&self, ctx: &RequestContext<'_>, e: ServiceAuthFailure) -> Step {
         // Per reason class; the engine also counts `edgeguard_denied_<reason>_total`.
         ctx.host
             .count(&format!("edgeguard_service_auth_{}_total", e.class()), 1);
+        match e {
+            ServiceAuthFailure::Internal(m) => Step::Error(m.to_string()),
+            other => Step::Respond(other.reply()),
+        }
+    }
+
+    fn reject(&self, ctx: &mut RequestContext<'_>, e: ServiceAuthFailure) -> Step {
         if ctx
             .upstream
             .set
@@ -803,10 +856,7 @@ impl ServiceAuth {
             ctx.upstream.set.retain(|(k, _)| *k != self.identity_header);
             ctx.identity.service_id = None;
         }
-        match e {
-            ServiceAuthFailure::Internal(m) => Step::Error(m.to_string()),
-            other => Step::Respond(other.reply()),
-        }
+        self.refuse(ctx, e)
     }
 }
 

