@@ -36,7 +36,10 @@ struct Inner {
 #[derive(Debug)]
 struct KeyHasher {
     #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-    seeds: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
+    seeds: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
 }
 
 impl KeyHasher {
@@ -83,7 +86,11 @@ impl TokenCache {
         if self.capacity == 0 || token.len() > self.max_token_len {
             return None;
         }
-        self.inner.borrow().map.get(&self.hasher.key(token)).cloned()
+        self.inner
+            .borrow()
+            .map
+            .get(&self.hasher.key(token))
+            .cloned()
     }
 
     /// Remember a token whose signature verified; `now` lets expired entries be swept first.
@@ -157,7 +164,10 @@ mod tests {
         let b = TokenCache::new(4, 100);
         let t = "eyJhbGciOiJIUzI1NiJ9.e30.c2ln";
         assert_eq!(a.hasher.key(t), a.hasher.key(t));
-        assert_ne!(a.hasher.key(t), a.hasher.key("eyJhbGciOiJIUzI1NiJ9.e30.c2lm"));
+        assert_ne!(
+            a.hasher.key(t),
+            a.hasher.key("eyJhbGciOiJIUzI1NiJ9.e30.c2lm")
+        );
         assert_ne!(a.hasher.key(t), a.hasher.key(&t[1..]));
         // Independent random seeds per cache: keys cannot be predicted from another worker's.
         assert_ne!(a.hasher.key(t), b.hasher.key(t));
