@@ -121,6 +121,13 @@ pub struct Engine {
     pub rate_limit: RateLimiter,
     /// Body masking.
     pub masking: Masker,
+    /// Some stage reads the client IP (rate limits, lockout, request policy, API keys,
+    /// permission events); otherwise it is only worked out when a denial is logged.
+    needs_client_ip: bool,
+    /// Some rule checks the mTLS peer certificate.
+    needs_peer_certificate: bool,
+    /// Some response-side stage may act (security headers, CORS, rate-limit hints, masking).
+    wants_response_headers: bool,
 }
 
 /// How the requirement trees reach the service-auth and API-key sections while they compile.
@@ -187,7 +194,46 @@ impl Engine {
             service_auth,
             rate_limit: RateLimiter::compile(config)?,
             masking: Masker::compile(config)?,
+            needs_client_ip: config.rate_limit.is_some()
+                || config.api_keys.is_some()
+                || config.rules.iter().any(|r| {
+                    r.limits.is_some()
+                        || r.mtls.is_some()
+                        || r.api_key.is_some()
+                        || r.csrf.is_some()
+                        || r.require_permissions.is_some()
+                        || !r.rate_limits.is_empty()
+                }),
+            needs_peer_certificate: config.rules.iter().any(|r| r.mtls.is_some()),
+            wants_response_headers: config.headers.is_some()
+                || config.rate_limit.is_some()
+                || config.masking.is_some()
+                || config.rules.iter().any(|r| {
+                    r.headers.is_some() || r.masking.is_some() || !r.rate_limits.is_empty()
+                }),
         })
+    }
+
+    /// Whether the adapter must read the peer certificate (mTLS, SANs) for each request; when
+    /// false, [`crate::request::ConnectionInfo`]'s TLS fields are never looked at.
+    pub fn needs_peer_certificate(&self) -> bool {
+        self.needs_peer_certificate
+    }
+
+    /// Whether [`Engine::on_response_headers`] can change anything; when false the adapter may
+    /// skip reading the response headers.
+    pub fn wants_response_headers(&self) -> bool {
+        self.wants_response_headers
+    }
+
+    /// The client IP for logs and stages: worked out at request start when a stage needs it,
+    /// otherwise only now (a denial), so that most requests never ask the host.
+    fn client_ip_of(&self, stream: &Stream, req: &RequestView) -> Option<IpAddr> {
+        if self.needs_client_ip {
+            stream.client_ip
+        } else {
+            self.headers.client_ip(req)
+        }
     }
 
     /// The configured mode.
@@ -231,7 +277,9 @@ impl Engine {
                     ],
                 );
             }
-            stream.client_ip = self.headers.client_ip(&req);
+            if self.needs_client_ip {
+                stream.client_ip = self.headers.client_ip(&req);
+            }
             stream.request = Some(req);
         }
         self.run(stream, host)
@@ -358,7 +406,10 @@ impl Engine {
                 stream.request = Some(req);
                 return RequestAction::Pause;
             }
-            Step::Respond(reply) => self.deny(&req, stream.rule, stream.client_ip, reply, host),
+            Step::Respond(reply) => {
+                let ip = self.client_ip_of(stream, &req);
+                self.deny(&req, stream.rule, ip, reply, host)
+            }
             Step::Error(msg) => {
                 crate::log::event(
                     host,
@@ -379,7 +430,7 @@ impl Engine {
                     FailureMode::Closed => self.deny(
                         &req,
                         stream.rule,
-                        stream.client_ip,
+                        self.client_ip_of(stream, &req),
                         LocalReply::error(
                             503,
                             "internal_error",

@@ -20,8 +20,12 @@ pub struct RequestView {
     pub query: Option<String>,
     /// Regular header fields, names lowercased, in order, pseudo-headers excluded.
     pub headers: Vec<(String, String)>,
-    /// Connection facts reported by the host.
+    /// Connection facts reported by the host. With [`RequestView::with_source_loader`] the
+    /// source address is not in here but read from the host on first use ([`Self::source_ip`]).
     pub connection: ConnectionInfo,
+    /// Reads the source address from the host, once, when something asks for it.
+    pub(crate) source_loader: Option<fn() -> Option<IpAddr>>,
+    pub(crate) source_loaded: std::cell::OnceCell<Option<IpAddr>>,
 }
 
 /// What the host knows about the downstream connection.
@@ -69,6 +73,14 @@ impl RequestView {
     ) -> Result<RequestView, RequestError> {
         let (path_part, query) = split_query(raw_path);
         let path = normalize_path(path_part)?;
+        let mut headers = headers;
+        headers.retain(|(k, _)| !k.starts_with(':'));
+        for (k, _) in &mut headers {
+            // Envoy hands names over lowercased already; only other hosts pay for this.
+            if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                k.make_ascii_lowercase();
+            }
+        }
         Ok(RequestView {
             method: method.to_string(),
             scheme: scheme.to_string(),
@@ -76,13 +88,79 @@ impl RequestView {
             raw_path: raw_path.to_string(),
             path,
             query: query.map(str::to_string),
-            headers: headers
-                .into_iter()
-                .filter(|(k, _)| !k.starts_with(':'))
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
+            headers,
             connection,
+            source_loader: None,
+            source_loaded: std::cell::OnceCell::new(),
         })
+    }
+
+    /// Build a view from a host's whole header map (pseudo-headers included), moving the
+    /// strings instead of copying them. On a bad path, the error comes back with `:method` and
+    /// `:path` for the 400.
+    pub fn from_header_map(
+        mut headers: Vec<(String, String)>,
+        connection: ConnectionInfo,
+    ) -> Result<RequestView, (RequestError, String, String)> {
+        let (mut method, mut scheme, mut authority, mut raw_path) = (None, None, None, None);
+        for (k, v) in &mut headers {
+            let slot = match k.as_str() {
+                ":method" => &mut method,
+                ":scheme" => &mut scheme,
+                ":authority" => &mut authority,
+                ":path" => &mut raw_path,
+                _ => continue,
+            };
+            // First value wins, as a lookup by name would find it.
+            if slot.is_none() {
+                *slot = Some(std::mem::take(v));
+            }
+        }
+        let (method, scheme, authority, raw_path) = (
+            method.unwrap_or_default(),
+            scheme.unwrap_or_default(),
+            authority.unwrap_or_default(),
+            raw_path.unwrap_or_default(),
+        );
+        let (path_part, query) = split_query(&raw_path);
+        let path = match normalize_path(path_part) {
+            Ok(p) => p,
+            Err(e) => return Err((e, method, raw_path)),
+        };
+        let query = query.map(str::to_string);
+        headers.retain(|(k, _)| !k.starts_with(':'));
+        for (k, _) in &mut headers {
+            if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                k.make_ascii_lowercase();
+            }
+        }
+        Ok(RequestView {
+            method,
+            scheme,
+            authority,
+            raw_path,
+            path,
+            query,
+            headers,
+            connection,
+            source_loader: None,
+            source_loaded: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// Read the source address through `loader` on first use instead of up front (it costs
+    /// the proxy-wasm adapter a host call per request, and most policies never look at it).
+    pub fn with_source_loader(mut self, loader: fn() -> Option<IpAddr>) -> RequestView {
+        self.source_loader = Some(loader);
+        self
+    }
+
+    /// Peer address of the downstream connection (`source.address`), without port.
+    pub fn source_ip(&self) -> Option<IpAddr> {
+        match self.source_loader {
+            Some(load) => *self.source_loaded.get_or_init(load),
+            None => self.connection.source_ip,
+        }
     }
 
     /// First value of a header (name lowercase).

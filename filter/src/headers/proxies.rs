@@ -107,17 +107,14 @@ impl TrustedProxies {
     /// Did the request reach us through the trusted chain (so its `X-Forwarded-*` count)?
     pub fn peer_is_trusted(&self, req: &RequestView) -> bool {
         if !self.cidrs.is_empty() {
-            return req
-                .connection
-                .source_ip
-                .is_some_and(|ip| self.is_trusted(ip));
+            return req.source_ip().is_some_and(|ip| self.is_trusted(ip));
         }
         self.hops > 0
     }
 
     /// The client IP (see the module docs).
     pub fn client_ip(&self, req: &RequestView) -> Option<IpAddr> {
-        let peer = req.connection.source_ip;
+        let peer = req.source_ip();
         if !self.peer_is_trusted(req) {
             return peer;
         }

@@ -1,7 +1,10 @@
 //! One token: parse it the way Envoy's `jwt_verify_lib` does (same checks, same order, same
 //! statuses), check issuer, time, audiences, subject and lifetime against a provider, and
-//! verify the signature against a JWKS. Signature math is jwt-simple's; the key must be of the
-//! token's algorithm family (no RS256→HS256 confusion, no `alg: none`).
+//! verify the signature against a JWKS. The key must be of the token's algorithm family (no
+//! RS256→HS256 confusion, no `alg: none`). Signature backends, chosen by measurement against the
+//! 1 ms-per-request budget in V8 (BENCHMARKS.md): HS* and EdDSA jwt-simple; RS*/PS* ring
+//! (jwt-simple on the wasm-bindgen build), see [`crate::jwt::rsa`]; ES256/ES384 table-based
+//! ECDSA over the curve crates' arithmetic, see [`crate::jwt::ec`].
 
 use crate::jwt::config::{JwtProvider, StringMatcher};
 use crate::jwt::jwks::{b64url, Jwks, KeyMaterial};
@@ -367,7 +370,8 @@ impl ClaimPolicy {
     }
 }
 
-fn options() -> VerificationOptions {
+/// jwt-simple options that check the signature only.
+pub(crate) fn signature_only_options() -> VerificationOptions {
     // All claim checks are ours (above); jwt-simple is asked for the signature only, at a
     // fixed artificial time so that its own time checks can never decide.
     VerificationOptions {
@@ -380,30 +384,22 @@ fn options() -> VerificationOptions {
     }
 }
 
+/// `header.payload` and the decoded signature of a compact token (None if malformed; the
+/// caller has parsed the token already, so that does not happen in practice).
+pub(crate) fn signing_input_and_signature(token: &str) -> Option<(&str, Vec<u8>)> {
+    let (input, sig) = token.rsplit_once('.')?;
+    Some((input, b64url(sig)?))
+}
+
 /// Verify with one key; None when the key cannot serve this algorithm.
 fn verify_with(material: &KeyMaterial, alg: Alg, token: &str) -> Option<bool> {
-    let o = || Some(options());
+    let o = || Some(signature_only_options());
     let ok = match (material, alg) {
-        (KeyMaterial::Rsa(k), Alg::RS256) => {
-            k.rs256.verify_token::<NoCustomClaims>(token, o()).is_ok()
-        }
-        (KeyMaterial::Rsa(k), Alg::RS384) => {
-            k.rs384.verify_token::<NoCustomClaims>(token, o()).is_ok()
-        }
-        (KeyMaterial::Rsa(k), Alg::RS512) => {
-            k.rs512.verify_token::<NoCustomClaims>(token, o()).is_ok()
-        }
-        (KeyMaterial::Rsa(k), Alg::PS256) => {
-            k.ps256.verify_token::<NoCustomClaims>(token, o()).is_ok()
-        }
-        (KeyMaterial::Rsa(k), Alg::PS384) => {
-            k.ps384.verify_token::<NoCustomClaims>(token, o()).is_ok()
-        }
-        (KeyMaterial::Rsa(k), Alg::PS512) => {
-            k.ps512.verify_token::<NoCustomClaims>(token, o()).is_ok()
-        }
-        (KeyMaterial::P256(k), Alg::ES256) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        (KeyMaterial::P384(k), Alg::ES384) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        (KeyMaterial::Rsa(k), _) => return k.verify(alg, token),
+        (KeyMaterial::P256(k), Alg::ES256) => signing_input_and_signature(token)
+            .is_some_and(|(input, sig)| k.verify(input.as_bytes(), &sig)),
+        (KeyMaterial::P384(k), Alg::ES384) => signing_input_and_signature(token)
+            .is_some_and(|(input, sig)| k.verify(input.as_bytes(), &sig)),
         (KeyMaterial::P256(_) | KeyMaterial::P384(_), Alg::ES256 | Alg::ES384 | Alg::ES512) => {
             false
         }

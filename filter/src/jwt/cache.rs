@@ -1,30 +1,73 @@
-//! Per-worker verified-token cache (like jwt_authn's `jwt_cache_config`): bounded, keyed by
-//! SHA-256 of the token (never the token itself), first-in-first-out eviction. A hit skips
+//! Per-worker verified-token cache (like jwt_authn's `jwt_cache_config`): bounded, keyed by a
+//! 128-bit hash of the token (never the token itself), first-in-first-out eviction. A hit skips
 //! parsing and the signature; issuer, time and audience are still checked on every request,
 //! so an entry whose `exp` has passed is refused as expired (and swept when space is needed).
+//!
+//! The key is two SipHash-1-3 runs under independent random keys (std's `RandomState`, seeded
+//! from the host's `random_get` on wasip1): a forged token would need a 128-bit collision under
+//! keys it cannot see. SHA-256 was the key before; over a 700-byte RS256 token it cost ~55k wasm
+//! instructions per request, about half of a cache hit (BENCHMARKS.md). On
+//! `wasm32-unknown-unknown`, where `RandomState` is not seeded, the key stays SHA-256.
 
 use crate::jwt::authenticator::ParsedJwt;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
+/// A cache key: 128 bits derived from the token.
+type Key = [u8; 16];
+
 /// The cache of one provider, on one worker.
 #[derive(Debug)]
 pub struct TokenCache {
     capacity: usize,
     max_token_len: usize,
+    hasher: KeyHasher,
     inner: RefCell<Inner>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<[u8; 32], Rc<ParsedJwt>>,
-    order: VecDeque<[u8; 32]>,
+    map: HashMap<Key, Rc<ParsedJwt>>,
+    order: VecDeque<Key>,
 }
 
-/// The cache key of a token.
-pub fn token_key(token: &str) -> [u8; 32] {
-    hmac_sha256::Hash::hash(token.as_bytes())
+/// Turns tokens into cache keys.
+#[derive(Debug)]
+struct KeyHasher {
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    seeds: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
+}
+
+impl KeyHasher {
+    fn new() -> KeyHasher {
+        KeyHasher {
+            #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+            seeds: Default::default(),
+        }
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    fn key(&self, token: &str) -> Key {
+        use std::hash::BuildHasher;
+        let a = self.seeds.0.hash_one(token).to_le_bytes();
+        let b = self.seeds.1.hash_one(token).to_le_bytes();
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&a);
+        k[8..].copy_from_slice(&b);
+        k
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    fn key(&self, token: &str) -> Key {
+        let h = hmac_sha256::Hash::hash(token.as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&h[..16]);
+        k
+    }
 }
 
 impl TokenCache {
@@ -33,6 +76,7 @@ impl TokenCache {
         TokenCache {
             capacity,
             max_token_len,
+            hasher: KeyHasher::new(),
             inner: RefCell::new(Inner::default()),
         }
     }
@@ -42,7 +86,11 @@ impl TokenCache {
         if self.capacity == 0 || token.len() > self.max_token_len {
             return None;
         }
-        self.inner.borrow().map.get(&token_key(token)).cloned()
+        self.inner
+            .borrow()
+            .map
+            .get(&self.hasher.key(token))
+            .cloned()
     }
 
     /// Remember a token whose signature verified; `now` lets expired entries be swept first.
@@ -50,7 +98,7 @@ impl TokenCache {
         if self.capacity == 0 || token.len() > self.max_token_len {
             return;
         }
-        let key = token_key(token);
+        let key = self.hasher.key(token);
         let mut inner = self.inner.borrow_mut();
         if inner.map.contains_key(&key) {
             return;
@@ -108,5 +156,23 @@ mod tests {
         assert_eq!(c.len(), 2);
         c.insert(&"x".repeat(101), jwt(100), 0);
         assert_eq!(c.len(), 2, "oversized tokens are not cached");
+    }
+
+    #[test]
+    fn keys_depend_on_every_byte_and_on_the_cache() {
+        let a = TokenCache::new(4, 100);
+        let b = TokenCache::new(4, 100);
+        let t = "eyJhbGciOiJIUzI1NiJ9.e30.c2ln";
+        assert_eq!(a.hasher.key(t), a.hasher.key(t));
+        assert_ne!(
+            a.hasher.key(t),
+            a.hasher.key("eyJhbGciOiJIUzI1NiJ9.e30.c2lm")
+        );
+        assert_ne!(a.hasher.key(t), a.hasher.key(&t[1..]));
+        // Independent random seeds per cache: keys cannot be predicted from another worker's.
+        assert_ne!(a.hasher.key(t), b.hasher.key(t));
+        a.insert(t, jwt(100), 0);
+        assert!(a.get(t).is_some());
+        assert!(a.get("eyJhbGciOiJIUzI1NiJ9.e30.c2lm").is_none());
     }
 }

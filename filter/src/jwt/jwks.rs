@@ -62,31 +62,15 @@ impl std::fmt::Debug for Jwk {
 /// The key per family; each holds the jwt-simple key objects for the algorithms it serves.
 pub enum KeyMaterial {
     /// RSA public key for RS256/384/512 and PS256/384/512.
-    Rsa(Box<RsaKeys>),
-    /// P-256 public key (ES256).
-    P256(Box<ES256PublicKey>),
-    /// P-384 public key (ES384).
-    P384(Box<ES384PublicKey>),
+    Rsa(Box<crate::jwt::rsa::RsaKey>),
+    /// P-256 public key (ES256), with its precomputed table ([`crate::jwt::ec`]).
+    P256(Box<crate::jwt::ec::p256::VerifyingKey>),
+    /// P-384 public key (ES384), with its precomputed table ([`crate::jwt::ec`]).
+    P384(Box<crate::jwt::ec::p384::VerifyingKey>),
     /// HMAC secret (raw bytes kept to check its length per algorithm).
     Oct(Vec<u8>),
     /// Ed25519 public key (EdDSA).
     Ed25519(Box<Ed25519PublicKey>),
-}
-
-/// The six RSA algorithm views of one RSA public key.
-pub struct RsaKeys {
-    /// RS256.
-    pub rs256: RS256PublicKey,
-    /// RS384.
-    pub rs384: RS384PublicKey,
-    /// RS512.
-    pub rs512: RS512PublicKey,
-    /// PS256.
-    pub ps256: PS256PublicKey,
-    /// PS384.
-    pub ps384: PS384PublicKey,
-    /// PS512.
-    pub ps512: PS512PublicKey,
 }
 
 impl KeyMaterial {
@@ -145,7 +129,7 @@ fn required_b64(key: &Value, name: &str, what: &str) -> Result<Vec<u8>, String> 
     b64url(s).ok_or_else(|| format!("[{name}] field is an invalid Base64 for {what}"))
 }
 
-fn rsa_keys(n: &[u8], e: &[u8]) -> Result<RsaKeys, String> {
+fn rsa_key(n: &[u8], e: &[u8]) -> Result<crate::jwt::rsa::RsaKey, String> {
     let n = {
         let first = n.iter().position(|b| *b != 0).unwrap_or(n.len());
         n.get(first..).unwrap_or_default()
@@ -156,15 +140,7 @@ fn rsa_keys(n: &[u8], e: &[u8]) -> Result<RsaKeys, String> {
             "RSA key is too weak: {bits} bits, at least 2048 required"
         ));
     }
-    let bad = |_| "Jwks RSA [n] or [e] field is missing or has a parse error".to_string();
-    Ok(RsaKeys {
-        rs256: RS256PublicKey::from_components(n, e).map_err(bad)?,
-        rs384: RS384PublicKey::from_components(n, e).map_err(bad)?,
-        rs512: RS512PublicKey::from_components(n, e).map_err(bad)?,
-        ps256: PS256PublicKey::from_components(n, e).map_err(bad)?,
-        ps384: PS384PublicKey::from_components(n, e).map_err(bad)?,
-        ps512: PS512PublicKey::from_components(n, e).map_err(bad)?,
-    })
+    crate::jwt::rsa::RsaKey::from_components(n, e)
 }
 
 /// Parse one JWK object.
@@ -189,7 +165,7 @@ pub fn parse_jwk(key: &Value) -> Result<Jwk, String> {
             }
             let n = required_b64(key, "n", "a RSA key")?;
             let e = required_b64(key, "e", "a RSA key")?;
-            KeyMaterial::Rsa(Box::new(rsa_keys(&n, &e)?))
+            KeyMaterial::Rsa(Box::new(rsa_key(&n, &e)?))
         }
         "EC" => {
             if let Some(a) = alg_ref {
@@ -224,11 +200,15 @@ pub fn parse_jwk(key: &Value) -> Result<Jwk, String> {
             sec1.push(4u8);
             sec1.extend_from_slice(&x);
             sec1.extend_from_slice(&y);
-            let bad = |_| "Jwks EC [x] and [y] fields have a parse error.".to_string();
+            let bad = || "Jwks EC [x] and [y] fields have a parse error.".to_string();
             if crv == "P-256" {
-                KeyMaterial::P256(Box::new(ES256PublicKey::from_bytes(&sec1).map_err(bad)?))
+                KeyMaterial::P256(Box::new(
+                    crate::jwt::ec::p256::VerifyingKey::from_sec1(&sec1).ok_or_else(bad)?,
+                ))
             } else {
-                KeyMaterial::P384(Box::new(ES384PublicKey::from_bytes(&sec1).map_err(bad)?))
+                KeyMaterial::P384(Box::new(
+                    crate::jwt::ec::p384::VerifyingKey::from_sec1(&sec1).ok_or_else(bad)?,
+                ))
             }
         }
         "oct" => {

@@ -9,10 +9,12 @@ pub mod authenticator;
 pub mod authz;
 pub mod cache;
 pub mod config;
+pub mod ec;
 pub mod extractor;
 pub mod jwks;
 pub mod remote;
 pub mod route;
+pub mod rsa;
 pub mod status;
 pub mod verifier;
 

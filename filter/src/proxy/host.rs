@@ -134,14 +134,19 @@ fn property_string(path: &[&str]) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// Connection facts from Envoy's attributes.
-pub fn connection_info() -> ConnectionInfo {
-    let source_ip = property_string(&["source", "address"]).and_then(|a| {
+/// The downstream peer's address (`source.address`, without port).
+pub fn source_ip() -> Option<std::net::IpAddr> {
+    property_string(&["source", "address"]).and_then(|a| {
         a.parse::<std::net::SocketAddr>()
             .map(|s| s.ip())
             .ok()
             .or_else(|| a.parse().ok())
-    });
+    })
+}
+
+/// Connection facts from Envoy's attributes.
+pub fn connection_info() -> ConnectionInfo {
+    let source_ip = source_ip();
     let mtls = hostcalls::get_property(vec!["connection", "mtls"])
         .ok()
         .flatten()

@@ -9,7 +9,7 @@ mod host;
 use crate::decision::{HeaderMutations, LocalReply, RequestAction, ResponseBodyAction};
 use crate::engine::{Engine, Stream};
 use crate::host::{Host, LogLevel};
-use crate::request::RequestView;
+use crate::request::{ConnectionInfo, RequestView};
 use host::ProxyHost;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel as PwLogLevel};
@@ -260,32 +260,32 @@ impl Context for EdgeguardStream {
 impl HttpContext for EdgeguardStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.request_end_of_stream = end_of_stream;
-        let headers = self.get_http_request_headers();
-        let pseudo = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
+        let Some(engine) = self.shared.engine() else {
+            return Action::Continue;
         };
-        let connection = host::connection_info();
-        let view = RequestView::new(
-            pseudo(":method"),
-            pseudo(":scheme"),
-            pseudo(":authority"),
-            pseudo(":path"),
-            headers.clone(),
-            connection,
-        );
-        let action = match view {
-            Ok(view) => self
-                .with_stream(|engine, stream, host| engine.on_request_headers(stream, view, host)),
-            Err(e) => {
-                let (method, path) = (pseudo(":method").to_string(), pseudo(":path").to_string());
+        let headers = self.get_http_request_headers();
+        // Connection facts cost a host call each: the peer certificate only when a rule checks
+        // mTLS, the source address only when something asks for it (client IP).
+        let peer_certificate = engine.needs_peer_certificate();
+        let connection = if peer_certificate {
+            host::connection_info()
+        } else {
+            ConnectionInfo::default()
+        };
+        let action = match RequestView::from_header_map(headers, connection) {
+            Ok(view) => {
+                let view = if peer_certificate {
+                    view
+                } else {
+                    view.with_source_loader(host::source_ip)
+                };
                 self.with_stream(|engine, stream, host| {
-                    engine.on_malformed_request(stream, &method, &path, e, host)
+                    engine.on_request_headers(stream, view, host)
                 })
             }
+            Err((e, method, path)) => self.with_stream(|engine, stream, host| {
+                engine.on_malformed_request(stream, &method, &path, e, host)
+            }),
         };
         match action {
             Some(a) => self.act(a),
@@ -314,6 +314,14 @@ impl HttpContext for EdgeguardStream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if !self
+            .shared
+            .engine()
+            .is_some_and(|e| e.wants_response_headers())
+        {
+            // No response-side stage in this policy: skip copying the header map.
+            return Action::Continue;
+        }
         let headers = self.get_http_response_headers();
         let Some(action) = self
             .with_stream(|engine, stream, host| engine.on_response_headers(stream, &headers, host))
