@@ -106,6 +106,7 @@ pub struct Stream {
 /// The compiled policy.
 #[derive(Debug)]
 pub struct Engine {
+    metrics_enabled: bool,
     mode: Mode,
     failure_mode: FailureMode,
     rules: RuleSet,
@@ -185,6 +186,7 @@ impl Engine {
             },
         )?;
         Ok(Engine {
+            metrics_enabled: config.metrics.enabled,
             mode: config.mode,
             failure_mode: config.failure_mode,
             rules,
@@ -234,6 +236,17 @@ impl Engine {
         } else {
             self.headers.client_ip(req)
         }
+    }
+
+    /// Whether the adapter should define and increment metrics (`metrics.enabled`).
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics_enabled
+    }
+
+    /// Whether [`Engine::on_tick`] has work, so the adapter asks the host for a timer only
+    /// then (hosts such as Service Extensions offer none).
+    pub fn needs_tick(&self) -> bool {
+        self.jwt.fetches_remotely()
     }
 
     /// The configured mode.

@@ -71,6 +71,18 @@ fn empty_policy_passes_requests_and_counts_them_across_workers() {
         2,
         "one per worker VM"
     );
+    assert_eq!(
+        p.vm(0).unwrap().state().tick_period_ms,
+        0,
+        "no timer without periodic work (hosts such as Service Extensions have none)"
+    );
+}
+
+#[test]
+fn remote_jwks_asks_for_a_timer_that_runs_cleanly() {
+    let config = r#"{"jwt_authn":{"providers":{"idp":{"issuer":"https://idp.example.com",
+        "remote_jwks":{"http_uri":{"uri":"http://jwks.local/keys","cluster":"jwks","timeout":"1s"}}}}}}"#;
+    let mut p = Proxy::new(module(), options(config, 1)).unwrap();
     assert_eq!(p.vm(0).unwrap().state().tick_period_ms, 1000);
     assert!(p.advance(5_000).is_empty(), "on_tick runs without errors");
 }

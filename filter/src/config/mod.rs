@@ -45,9 +45,34 @@ pub struct Config {
     /// Security events (which permissions count as admin-level).
     #[serde(default)]
     pub security_events: Option<crate::events::SecurityEventsConfig>,
+    /// The filter's own counters (`edgeguard_*`); off for hosts without metrics.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Ordered route rules; the first whose `match` fits the request applies.
     #[serde(default)]
     pub rules: Vec<Rule>,
+}
+
+/// Whether the filter defines and increments its counters at all.
+///
+/// Envoy shows them in `/stats`. Some proxy-wasm hosts (Google Service Extensions) offer no
+/// metrics: there `enabled: false` keeps the filter from calling the metric ABI at all.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Define and increment the `edgeguard_*` counters (default true).
+    #[serde(default = "metrics_enabled_default")]
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> MetricsConfig {
+        MetricsConfig { enabled: true }
+    }
+}
+
+fn metrics_enabled_default() -> bool {
+    true
 }
 
 /// Enforce decisions, or only report them.

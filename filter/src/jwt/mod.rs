@@ -711,6 +711,13 @@ impl JwtAuthn {
         })
     }
 
+    /// Whether some provider fetches its JWKS remotely (and so needs the timer).
+    pub fn fetches_remotely(&self) -> bool {
+        self.providers
+            .iter()
+            .any(|p| matches!(p.keys, KeySource::Remote(_)))
+    }
+
     /// Timer: refresh JWKS before they expire and adopt keys other workers fetched. Returns
     /// true when paused requests should be retried (some provider fetches remotely).
     pub fn on_tick(&self, host: &dyn Host) -> bool {

@@ -4,18 +4,27 @@ use crate::host::{Host, HttpCallout, LogLevel, SharedDataError};
 use crate::request::ConnectionInfo;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel as PwLogLevel, MapType, MetricType, Status};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 thread_local! {
     static METRICS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    static METRICS_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Turn the metric ABI calls on or off for this VM (config `metrics.enabled`).
+pub fn set_metrics_enabled(enabled: bool) {
+    METRICS_ENABLED.with(|m| m.set(enabled));
 }
 
 /// The proxy-wasm host (stateless: all state lives on the host side).
 pub struct ProxyHost;
 
 fn metric_id(name: &str) -> Option<u32> {
+    if !METRICS_ENABLED.with(Cell::get) {
+        return None;
+    }
     METRICS.with(|m| {
         if let Some(id) = m.borrow().get(name) {
             return Some(*id);

@@ -98,10 +98,11 @@ impl Context for EdgeguardRoot {
 impl RootContext for EdgeguardRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let host = ProxyHost;
-        host::define_base_metrics();
         let config = self.get_plugin_configuration().unwrap_or_default();
         match Engine::from_json(&config) {
             Ok(engine) => {
+                host::set_metrics_enabled(engine.metrics_enabled());
+                host::define_base_metrics();
                 crate::log::event(
                     &host,
                     LogLevel::Info,
@@ -114,11 +115,15 @@ impl RootContext for EdgeguardRoot {
                         ("root_context", serde_json::json!(self.context_id)),
                     ],
                 );
+                if engine.needs_tick() {
+                    let _ =
+                        proxy_wasm::hostcalls::set_tick_period(std::time::Duration::from_secs(1));
+                }
                 *self.shared.engine.borrow_mut() = Some(Rc::new(engine));
-                let _ = proxy_wasm::hostcalls::set_tick_period(std::time::Duration::from_secs(1));
                 true
             }
             Err(e) => {
+                host::define_base_metrics();
                 host.count("edgeguard_config_errors_total", 1);
                 host.log(LogLevel::Critical, &e.to_string());
                 false
