@@ -103,8 +103,9 @@ impl EchoUpstream {
         );
     }
 
-    /// Answer every request for exactly `path` (query ignored) with `response`, whatever its
-    /// case id: static documents such as a JWKS fetched by the filter's http_call.
+    /// Answer every request whose path (query ignored) starts with `path` with `response`,
+    /// whatever its case id (the longest such prefix wins): static documents such as a JWKS
+    /// fetched by the filter's http_call.
     pub fn serve_path(&self, path: &str, response: HttpResponse) {
         lock(&self.state.by_path).insert(
             path.to_string(),
@@ -144,6 +145,17 @@ impl Drop for EchoUpstream {
 /// Lock a mutex, recovering the data if a connection thread panicked while holding it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn longest_prefix(
+    by_path: &HashMap<String, ScriptedResponse>,
+    path: &str,
+) -> Option<ScriptedResponse> {
+    by_path
+        .iter()
+        .filter(|(p, _)| path.starts_with(p.as_str()))
+        .max_by_key(|(p, _)| p.len())
+        .map(|(_, r)| r.clone())
 }
 
 fn accept_loop(listener: TcpListener, state: Arc<EchoState>) {
@@ -220,7 +232,7 @@ fn serve_connection(conn: TcpStream, state: &EchoState) {
         let scripted = lock(&state.by_case)
             .get(&case_id)
             .cloned()
-            .or_else(|| lock(&state.by_path).get(&path_only).cloned());
+            .or_else(|| longest_prefix(&lock(&state.by_path), &path_only));
         let answer = scripted.unwrap_or_else(|| ScriptedResponse {
             response: echo_response(&req),
             chunk_sizes: Vec::new(),

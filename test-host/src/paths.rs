@@ -54,6 +54,46 @@ pub fn build_filter_wasm() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Where the SDK probe module's own cargo target lives (it is not a workspace member).
+fn sdk_probe_target() -> PathBuf {
+    target_dir().join("sdk-probe")
+}
+
+/// The probe module written with the proxy-wasm Rust SDK (`test-host/tests/modules/sdk-probe`),
+/// built for `wasm32-wasip1` on first use in this process; test files name it
+/// `wasm: "module:sdk-probe"`.
+pub fn build_sdk_probe() -> Result<PathBuf, String> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let manifest = workspace_root().join("test-host/tests/modules/sdk-probe/Cargo.toml");
+            let out = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            )
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip1",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(sdk_probe_target())
+            .output()
+            .map_err(|e| format!("running cargo to build the SDK probe: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "building the SDK probe ({}) failed:\n{}",
+                    manifest.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(sdk_probe_target().join("wasm32-wasip1/release/sdk_probe.wasm"))
+        })
+        .clone()
+}
+
 /// The shared declarative test files.
 pub fn testdata() -> PathBuf {
     workspace_root().join("testdata")

@@ -48,9 +48,10 @@ pub enum CalloutOutcome {
     Response(HttpResponse),
     /// The call times out: Envoy's async client answers 504 `upstream request timeout`.
     Timeout,
-    /// The connection fails: 503 `upstream connect error ...`.
+    /// The connection fails: Envoy's async client answers 503 `upstream connect error ...
+    /// reset reason: remote connection failure`.
     ConnectFailure,
-    /// The stream is reset: the module sees a response with no headers and no body.
+    /// The peer resets the connection: 503 `... reset reason: connection termination`.
     Reset,
 }
 
@@ -456,9 +457,12 @@ impl Proxy {
             CalloutOutcome::Timeout => plain(504, "upstream request timeout"),
             CalloutOutcome::ConnectFailure => plain(
                 503,
-                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure",
             ),
-            CalloutOutcome::Reset => CalloutResponse::default(),
+            CalloutOutcome::Reset => plain(
+                503,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+            ),
         }
     }
 

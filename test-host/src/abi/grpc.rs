@@ -1,5 +1,6 @@
-//! gRPC calls and streams: this host has no gRPC clusters, so every call is refused with
-//! `NotFound` (Envoy's answer when the cluster does not exist), never a trap.
+//! gRPC calls and streams: this host has no gRPC clusters, so every call and stream is refused
+//! with `ParseFailure` and every send/cancel/close names an unknown token (`NotFound`): what
+//! Envoy 1.40 answers for a cluster it does not have (measured by `sdk_probe.yaml`), never a trap.
 
 use super::Ctx;
 use crate::state::{status, HostState};
@@ -23,7 +24,7 @@ pub fn add_to_linker(l: &mut Linker<HostState>) -> anyhow::Result<()> {
          _j: i32,
          _k: i32,
          _l: i32|
-         -> i32 { status::NOT_FOUND },
+         -> i32 { status::PARSE_FAILURE },
     )?;
     l.func_wrap(
         "env",
@@ -38,7 +39,7 @@ pub fn add_to_linker(l: &mut Linker<HostState>) -> anyhow::Result<()> {
          _g: i32,
          _h: i32,
          _i: i32|
-         -> i32 { status::NOT_FOUND },
+         -> i32 { status::PARSE_FAILURE },
     )?;
     l.func_wrap(
         "env",

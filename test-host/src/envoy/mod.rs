@@ -3,6 +3,7 @@
 //! read `/stats` and the log, and stop it on drop (also when a test panics).
 
 pub mod bootstrap;
+pub mod callout_targets;
 pub mod client;
 pub mod stack;
 pub mod wire;

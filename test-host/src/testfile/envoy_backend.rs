@@ -3,12 +3,14 @@
 //! the file scripted and records what reached it.
 //!
 //! Not available here (such files/cases need `skip: { envoy: "..." }`): a controllable clock
-//! (`advance_ms`), connection facts (`source_address`, `mtls`), http_call outcomes other than a
-//! response served from the echo upstream (the `jwks` cluster), and the in-process-only
-//! `http_calls` count (ignored).
+//! (`advance_ms`), connection facts (`source_address`, `mtls`), and the in-process-only
+//! `http_calls` count (ignored). Scripted http_calls become real clusters (see
+//! [`callout_clusters`]); `times` limits are not enforced here.
 
 use super::backend::{Backend, Observed, PluginSetup, Session};
 use crate::echo::{EchoUpstream, CASE_HEADER};
+use crate::envoy::bootstrap::{static_cluster, JWKS_CLUSTER, UPSTREAM_CLUSTER};
+use crate::envoy::callout_targets::{closed_port, CalloutTarget, TargetBehaviour};
 use crate::envoy::{EnvoyInstance, EnvoyOptions, FailurePolicy as EnvoyFailurePolicy};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::proxy::{CalloutOutcome, FailurePolicy, UpstreamRequest};
@@ -28,7 +30,76 @@ impl EnvoyBackend {
 struct EnvoySession {
     envoy: EnvoyInstance,
     echo: EchoUpstream,
+    /// Peers behind the clusters of scripted timeouts and resets (kept alive with Envoy).
+    _targets: Vec<CalloutTarget>,
     next_case: u64,
+}
+
+/// One Envoy cluster per cluster named in the file's `http_calls`, so the module's calls end
+/// as scripted: a response (served by the echo upstream for that path prefix), a timeout (a
+/// peer that never answers), a connect failure (a port nobody listens on) or a reset (a peer
+/// that resets the connection). Scripts without a cluster are served on the `jwks` cluster.
+fn callout_clusters(
+    setup: &PluginSetup,
+    echo: &EchoUpstream,
+) -> Result<(Vec<serde_json::Value>, Vec<CalloutTarget>), String> {
+    let mut outcome_of: Vec<(String, &'static str)> = Vec::new();
+    let mut clusters = Vec::new();
+    let mut targets = Vec::new();
+    for c in &setup.callouts {
+        let kind = match &c.outcome {
+            CalloutOutcome::Response(r) => {
+                echo.serve_path(c.path_prefix.as_deref().unwrap_or("/"), r.clone());
+                "response"
+            }
+            CalloutOutcome::Timeout => "timeout",
+            CalloutOutcome::ConnectFailure => "connect_failure",
+            CalloutOutcome::Reset => "reset",
+        };
+        let name = match c.cluster.as_deref() {
+            None | Some(JWKS_CLUSTER) if kind == "response" => continue,
+            None => {
+                return Err(format!(
+                    "http_calls: an outcome ({kind}) needs a cluster name on the Envoy backend"
+                ))
+            }
+            Some(UPSTREAM_CLUSTER) | Some(JWKS_CLUSTER) => {
+                return Err(format!(
+                    "http_calls: cluster {:?} is the echo upstream on the Envoy backend; script {kind} on another cluster name",
+                    c.cluster
+                ))
+            }
+            Some(n) => n.to_string(),
+        };
+        if let Some((_, k)) = outcome_of.iter().find(|(n, _)| *n == name) {
+            if *k != kind {
+                return Err(format!(
+                    "http_calls: cluster {name:?} is scripted both as {k} and {kind}; on the Envoy backend one cluster has one outcome"
+                ));
+            }
+            continue;
+        }
+        outcome_of.push((name.clone(), kind));
+        let addr = match &c.outcome {
+            CalloutOutcome::Response(_) => echo.addr(),
+            CalloutOutcome::ConnectFailure => {
+                closed_port().map_err(|e| format!("closed port: {e}"))?
+            }
+            CalloutOutcome::Timeout | CalloutOutcome::Reset => {
+                let behaviour = if c.outcome == CalloutOutcome::Timeout {
+                    TargetBehaviour::Silent
+                } else {
+                    TargetBehaviour::Reset
+                };
+                let t = CalloutTarget::start(behaviour).map_err(|e| format!("{kind} peer: {e}"))?;
+                let a = t.addr();
+                targets.push(t);
+                a
+            }
+        };
+        clusters.push(static_cluster(&name, addr));
+    }
+    Ok((clusters, targets))
 }
 
 impl Backend for EnvoyBackend {
@@ -38,25 +109,14 @@ impl Backend for EnvoyBackend {
 
     fn start(&mut self, setup: &PluginSetup) -> Result<Box<dyn Session>, String> {
         let echo = EchoUpstream::start().map_err(|e| format!("echo upstream: {e:#}"))?;
-        for c in &setup.callouts {
-            match (&c.outcome, c.cluster.as_deref()) {
-                (CalloutOutcome::Response(r), None | Some("jwks")) => {
-                    echo.serve_path(c.path_prefix.as_deref().unwrap_or("/"), r.clone())
-                }
-                _ => {
-                    return Err(format!(
-                        "the Envoy backend can only serve http_call responses on the jwks cluster (got {:?} {:?}); skip this file on envoy",
-                        c.cluster, c.outcome
-                    ))
-                }
-            }
-        }
+        let (extra_clusters, targets) = callout_clusters(setup, &echo)?;
         let opts = EnvoyOptions {
             wasm_path: Some(setup.wasm.clone()),
             plugin_config: String::from_utf8_lossy(&setup.config).into_owned(),
             concurrency: setup.workers.max(1) as u32,
             env_vars: setup.env.clone(),
             upstream: Some(echo.addr()),
+            extra_clusters,
             failure_policy: match setup.failure_policy {
                 FailurePolicy::FailClosed => EnvoyFailurePolicy::FailClosed,
                 FailurePolicy::FailOpen => EnvoyFailurePolicy::FailOpen,
@@ -78,6 +138,7 @@ impl Backend for EnvoyBackend {
         Ok(Box::new(EnvoySession {
             envoy,
             echo,
+            _targets: targets,
             next_case: 0,
         }))
     }

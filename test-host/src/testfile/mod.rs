@@ -240,6 +240,12 @@ pub fn request_of(case: &CaseSpec) -> HttpRequest {
 /// Resolve a file's plugin and environment into a [`PluginSetup`].
 pub fn setup_for(file: &TestFile, dir: &Path) -> Result<PluginSetup, String> {
     let wasm = match &file.plugin.wasm {
+        Some(w) if w == "module:sdk-probe" => crate::paths::build_sdk_probe()?,
+        Some(w) if w.starts_with("module:") => {
+            return Err(format!(
+                "plugin.wasm: unknown built-in module {w:?} (known: module:sdk-probe)"
+            ))
+        }
         Some(w) => dir.join(w),
         None => crate::paths::filter_wasm(),
     };
@@ -285,7 +291,12 @@ pub fn setup_for(file: &TestFile, dir: &Path) -> Result<PluginSetup, String> {
             .name
             .clone()
             .unwrap_or_else(|| "edgeguard".into()),
-        root_id: file.plugin.root_id.clone().unwrap_or_default(),
+        // Envoy's examples and our Envoy backend name the root context after the plugin.
+        root_id: file
+            .plugin
+            .root_id
+            .clone()
+            .unwrap_or_else(|| "edgeguard".into()),
         workers: file.env.workers.unwrap_or(1),
         env: file
             .env

@@ -51,7 +51,7 @@ pub struct PluginSpec {
     /// `plugin_name` (default `edgeguard`).
     #[serde(default)]
     pub name: Option<String>,
-    /// `plugin_root_id` (default empty).
+    /// `plugin_root_id` (default `edgeguard`, as the Envoy backend names it).
     #[serde(default)]
     pub root_id: Option<String>,
 }
