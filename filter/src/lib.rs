@@ -10,6 +10,7 @@ pub mod api_key;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod environment;
 pub mod events;
 pub mod headers;
 pub mod host;

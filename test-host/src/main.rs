@@ -35,7 +35,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Where to run them.
-        #[arg(long, default_value = "inprocess", value_parser = ["inprocess", "envoy"])]
+        #[arg(long, default_value = "inprocess", value_parser = ["inprocess", "envoy", "workerd"])]
         backend: String,
         /// Print only failures and the summary.
         #[arg(long, short)]
@@ -458,9 +458,11 @@ fn run(args: RunArgs) -> ExitCode {
 fn test(files: &[PathBuf], backend: &str, quiet: bool) -> ExitCode {
     let mut inprocess = InProcessBackend::new();
     let mut envoy = testfile::EnvoyBackend::new();
+    let mut workerd = testfile::WorkerdBackend::new();
     let be: &mut dyn testfile::Backend = match backend {
         "inprocess" => &mut inprocess,
         "envoy" => &mut envoy,
+        "workerd" => &mut workerd,
         other => {
             eprintln!("edgeguard test: backend {other:?} is not available in this build yet");
             return ExitCode::from(2);

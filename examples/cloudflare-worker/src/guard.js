@@ -9,12 +9,15 @@ const MAX_ROUNDS = 8; // needBody/fetch round trips per request before giving up
 let compiled = null; // { source, engine, error }
 const inflight = new Map(); // token -> Promise<void>
 
-/** The isolate's engine for this config text; throws the config error (cached). */
-export function engineFor(configSource) {
+/**
+ * The isolate's engine for this config text; throws the config error (cached). `env` (the
+ * worker's bindings) supplies the secrets the config names as `{"env": "NAME"}`.
+ */
+export function engineFor(configSource, env = {}) {
   const source = typeof configSource === "string" ? configSource : JSON.stringify(configSource ?? {});
   if (!compiled || compiled.source !== source) {
     try {
-      compiled = { source, engine: new Engine(source), error: null };
+      compiled = { source, engine: new Engine(source, env), error: null };
     } catch (e) {
       compiled = { source, engine: null, error: String(e && e.message ? e.message : e) };
     }

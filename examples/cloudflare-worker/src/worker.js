@@ -5,6 +5,7 @@
 //   ORIGIN            optional service binding to the origin; without it the request goes to
 //                     `fetch()` (on Cloudflare: the zone's origin)
 //   EDGEGUARD_EXPOSE_RULE  "1" adds x-edgeguard-rule to upstream requests (debugging/tests)
+//   any secret/var    referenced by the config as {"env": "NAME"} (e.g. an API-key pepper)
 // Rate limits, lockouts and replay caches are per isolate in this build (see README).
 import bundledConfig from "../config.json";
 import { engineFor, guard } from "./guard.js";
@@ -13,7 +14,7 @@ export default {
   async fetch(request, env) {
     let engine;
     try {
-      engine = engineFor(env.EDGEGUARD_CONFIG ?? bundledConfig);
+      engine = engineFor(env.EDGEGUARD_CONFIG ?? bundledConfig, env);
     } catch (e) {
       // A bad config never half-applies: every request is refused until it is fixed.
       console.error(JSON.stringify({ event: "config_error", error: e.message }));

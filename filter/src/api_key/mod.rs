@@ -148,7 +148,7 @@ impl ApiKeys {
         c.validate(path)?;
         let pepper = match (c.hash, &c.pepper) {
             (KeyHashAlgorithm::HmacSha256, Some(src)) => {
-                let value = std::env::var(&src.env).map_err(|_| {
+                let value = crate::environment::var(&src.env).ok_or_else(|| {
                     ConfigError::new(
                         format!("{path}.pepper.env"),
                         format!("environment variable {} is not set", src.env),

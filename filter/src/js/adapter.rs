@@ -199,10 +199,17 @@ fn log_startup(engine: &Engine, host: &dyn Host) {
 }
 
 impl JsEngine {
-    /// Compile a JSON config (the same one Envoy uses) and log the startup line.
-    pub fn from_json(config: &[u8], sink: LogSink) -> Result<JsEngine, ConfigError> {
+    /// Compile a JSON config (the same one Envoy uses) and log the startup line. `{"env":
+    /// NAME}` references resolve from `env` only (the worker's string bindings); a missing one
+    /// is a config error naming the field.
+    pub fn from_json(
+        config: &[u8],
+        env: BTreeMap<String, String>,
+        sink: LogSink,
+    ) -> Result<JsEngine, ConfigError> {
         let host = JsHost::new(sink);
-        let engine = match Engine::from_json(config) {
+        let compiled = crate::environment::with_vars(env, || Engine::from_json(config));
+        let engine = match compiled {
             Ok(e) => e,
             Err(e) => {
                 host.log(LogLevel::Critical, &e.to_string());
@@ -463,7 +470,7 @@ mod tests {
     }
 
     fn engine(config: &str) -> JsEngine {
-        JsEngine::from_json(config.as_bytes(), sink).unwrap()
+        JsEngine::from_json(config.as_bytes(), BTreeMap::new(), sink).unwrap()
     }
 
     const ROUTES: &str = r#"{"rules":[
@@ -473,8 +480,12 @@ mod tests {
     #[test]
     fn config_error_is_returned_with_its_path_and_logged() {
         take_logs();
-        let err =
-            JsEngine::from_json(br#"{"rules":[{"match":{"prefix":"admin"}}]}"#, sink).unwrap_err();
+        let err = JsEngine::from_json(
+            br#"{"rules":[{"match":{"prefix":"admin"}}]}"#,
+            BTreeMap::new(),
+            sink,
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "config error at rules[0].match.prefix: must start with \"/\""
@@ -483,6 +494,26 @@ mod tests {
         assert_eq!(logs.len(), 1);
         assert_eq!(logs[0].0, LogLevel::Critical);
         assert_eq!(logs[0].1, err.to_string());
+    }
+
+    const PEPPERED: &str = r#"{"api_keys":{"hash":"hmac_sha256",
+        "pepper":{"env":"EG_PEPPER"},"keys":[]}}"#;
+
+    #[test]
+    fn env_references_resolve_from_the_worker_bindings_only() {
+        let env = BTreeMap::from([("EG_PEPPER".to_string(), "pepper-for-tests".to_string())]);
+        assert!(JsEngine::from_json(PEPPERED.as_bytes(), env, sink).is_ok());
+        // Not from the process environment: a binding the worker did not pass is missing.
+        std::env::set_var("EG_PEPPER", "from-the-process");
+        take_logs();
+        let err = JsEngine::from_json(PEPPERED.as_bytes(), BTreeMap::new(), sink).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config error at api_keys.pepper.env: environment variable EG_PEPPER is not set"
+        );
+        assert!(take_logs()
+            .iter()
+            .all(|(_, l)| !l.contains("from-the-process")));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The `#[wasm_bindgen]` surface: `new Engine(configJson)`, `engine.newStream()`,
+//! The `#[wasm_bindgen]` surface: `new Engine(configJson, env)`, `engine.newStream()`,
 //! `engine.onRequest(stream, {method, url, headers, clientIp, now})`, `onRequestBody`,
 //! `onFetchResponse` (engine-wide), `resume`, `onResponse`, `onResponseBody`, `metrics()`. Values cross the
 //! boundary as JSON (via the JS engine's own `JSON`), bodies as `Uint8Array`s; this keeps the
@@ -10,6 +10,7 @@ use super::adapter::{
 use crate::host::LogLevel;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Once;
 use wasm_bindgen::prelude::*;
 
@@ -89,6 +90,21 @@ fn request_to_js(outcome: &RequestOutcome) -> Result<JsValue, JsError> {
     }
 }
 
+/// The string-valued own properties of the worker's `env` (text bindings, secrets).
+fn string_bindings(env: Option<js_sys::Object>) -> BTreeMap<String, String> {
+    let Some(env) = env else {
+        return BTreeMap::new();
+    };
+    js_sys::Object::entries(&env)
+        .iter()
+        .filter_map(|pair| {
+            let name = js_sys::Reflect::get_u32(&pair, 0).ok()?.as_string()?;
+            let value = js_sys::Reflect::get_u32(&pair, 1).ok()?.as_string()?;
+            Some((name, value))
+        })
+        .collect()
+}
+
 /// The policy engine for one isolate, compiled once from the same JSON config Envoy uses.
 #[wasm_bindgen(js_name = Engine)]
 pub struct WasmEngine {
@@ -103,11 +119,13 @@ pub struct WasmStream {
 
 #[wasm_bindgen(js_class = Engine)]
 impl WasmEngine {
-    /// Compile the config (a JSON string); throws an Error with the `config error at ...` text.
+    /// Compile the config (a JSON string); `env` (the worker's `env`; optional) supplies the
+    /// secrets the config references as `{"env": "NAME"}` (its string values; other bindings
+    /// are ignored). Throws an Error with the `config error at ...` text.
     #[wasm_bindgen(constructor)]
-    pub fn new(config_json: &str) -> Result<WasmEngine, JsError> {
+    pub fn new(config_json: &str, env: Option<js_sys::Object>) -> Result<WasmEngine, JsError> {
         install_panic_hook();
-        JsEngine::from_json(config_json.as_bytes(), console_sink)
+        JsEngine::from_json(config_json.as_bytes(), string_bindings(env), console_sink)
             .map(|inner| WasmEngine { inner })
             .map_err(|e| JsError::new(&e.to_string()))
     }

@@ -228,7 +228,7 @@ impl SecretSource {
     pub fn resolve(&self, path: &str) -> Result<Vec<u8>, ConfigError> {
         let value = match self {
             SecretSource::Inline(s) => s.clone(),
-            SecretSource::Env { env } => std::env::var(env).map_err(|_| {
+            SecretSource::Env { env } => crate::environment::var(env).ok_or_else(|| {
                 ConfigError::new(
                     path,
                     format!("environment variable {env:?} is not set or not UTF-8"),

@@ -225,9 +225,9 @@ impl SecretSpec {
             SecretSpec::Plain(s) => Ok((s.clone(), None)),
             SecretSpec::Detailed(d) => match (&d.value, &d.env) {
                 (Some(v), None) => Ok((v.clone(), d.encoding)),
-                (None, Some(name)) => match std::env::var(name) {
-                    Ok(v) => Ok((v, d.encoding)),
-                    Err(_) => Err(ConfigError::new(
+                (None, Some(name)) => match crate::environment::var(name) {
+                    Some(v) => Ok((v, d.encoding)),
+                    None => Err(ConfigError::new(
                         format!("{path}.env"),
                         format!("environment variable {name:?} is not set (or not UTF-8)"),
                     )),

@@ -8,10 +8,12 @@ pub mod envoy_backend;
 pub mod expect;
 pub mod inprocess;
 pub mod model;
+pub mod workerd_backend;
 
 pub use backend::{Backend, Observed, PluginSetup, Session};
 pub use envoy_backend::EnvoyBackend;
 pub use inprocess::InProcessBackend;
+pub use workerd_backend::WorkerdBackend;
 
 use crate::http::{HttpRequest, HttpResponse};
 use crate::proxy::{CalloutOutcome, CalloutScript};
