@@ -252,6 +252,12 @@ impl Backend for WorkerdBackend {
 
     fn start(&mut self, setup: &PluginSetup) -> Result<Box<dyn Session>, String> {
         available()?;
+        if setup.wasm != crate::paths::filter_wasm() {
+            return Err(format!(
+                "the workerd backend runs only edgeguard's JS build, not {}; skip this file on workerd",
+                setup.wasm.display()
+            ));
+        }
         if !setup.callouts.is_empty() {
             return Err(
                 "the workerd backend cannot script http_calls; skip this file on workerd".into(),
