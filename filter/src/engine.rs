@@ -505,7 +505,8 @@ impl Engine {
                 ("request_id", json!(req.header("x-request-id"))),
             ],
         );
-        self.rate_limit.record_denial(req, client_ip, &reply, host);
+        self.rate_limit
+            .record_denial(rule, req, client_ip, &reply, host);
         self.headers
             .decorate_local_reply(req, rule_index, &mut reply);
         RequestAction::Respond(reply)

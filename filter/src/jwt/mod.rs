@@ -585,12 +585,26 @@ impl JwtAuthn {
             }
             self.accept_other_credentials(ctx, stream, creds);
         }
-        if verified.iter().any(|v| {
+        if let Some(revoked) = verified.iter().find(|v| {
             v.jwt
                 .jti
                 .as_ref()
                 .is_some_and(|j| self.revoked_jti.contains(j))
         }) {
+            // The jti is an identifier, not a secret: it goes into the event's detail.
+            crate::events::emit(
+                ctx.host,
+                crate::events::SecurityEventKind::RevokedTokenUse,
+                &crate::events::EventFields {
+                    rule: ctx.rule_name,
+                    reason: "jwt_revoked",
+                    client_ip: ctx.client_ip,
+                    subject: Some(revoked.jwt.sub.as_str()).filter(|s| !s.is_empty()),
+                    request_id: ctx.req.header("x-request-id"),
+                    detail: revoked.jwt.jti.as_deref(),
+                    ..Default::default()
+                },
+            );
             return Step::Respond(Denial::Revoked.reply());
         }
         let other_permissions = ctx.identity.permissions.clone();

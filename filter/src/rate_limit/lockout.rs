@@ -16,9 +16,8 @@ use super::key::{fingerprint, KeyKind};
 use super::slots::{SlotError, SlotTable};
 use crate::config::ConfigError;
 use crate::decision::LocalReply;
-use crate::host::{Host, LogLevel};
+use crate::host::Host;
 use crate::request::RequestView;
-use serde_json::json;
 use std::net::IpAddr;
 
 const NS: u64 = 1_000_000_000;
@@ -164,6 +163,7 @@ impl Lockout {
     /// Record one authentication failure; true when it started a lockout.
     pub fn record_failure(
         &self,
+        rule: &str,
         req: &RequestView,
         client_ip: Option<IpAddr>,
         host: &dyn Host,
@@ -204,19 +204,29 @@ impl Lockout {
         )?;
         if locked {
             host.count("edgeguard_lockouts_total", 1);
-            let mut fields = vec![
-                ("max_failures", json!(self.max_failures)),
-                ("window_secs", json!(self.window_ns / NS)),
-                ("duration_secs", json!(self.duration_ns / NS)),
-                ("until", json!((now + self.duration_ns) / NS)),
-                ("client_ip", json!(client_ip.map(|i| i.to_string()))),
-            ];
+            let mut detail = format!(
+                "max_failures={} window_secs={} duration_secs={} until={}",
+                self.max_failures,
+                self.window_ns / NS,
+                self.duration_ns / NS,
+                (now + self.duration_ns) / NS
+            );
             if let KeyKind::Header(h) = &self.key {
                 // The header may carry a user name or key: log only its fingerprint.
-                fields.push(("key_header", json!(h)));
-                fields.push(("key_fingerprint", json!(format!("{fp:016x}"))));
+                detail.push_str(&format!(" key_header={h} key_fingerprint={fp:016x}"));
             }
-            crate::log::event(host, LogLevel::Warn, "lockout", &fields);
+            crate::events::emit(
+                host,
+                crate::events::SecurityEventKind::Lockout,
+                &crate::events::EventFields {
+                    rule,
+                    reason: "too_many_failures",
+                    client_ip,
+                    request_id: req.header("x-request-id"),
+                    detail: Some(&detail),
+                    ..Default::default()
+                },
+            );
         }
         Ok(locked)
     }
@@ -254,11 +264,14 @@ mod tests {
         let host = MemoryHost::at(1_700_000_000);
         let a = ip("198.51.100.1");
         for i in 0..4 {
-            assert!(!l.record_failure(&req(), a, &host).unwrap(), "failure {i}");
+            assert!(
+                !l.record_failure("r", &req(), a, &host).unwrap(),
+                "failure {i}"
+            );
             assert!(l.check(&req(), a, &host).is_none());
             host.advance_secs(10);
         }
-        assert!(l.record_failure(&req(), a, &host).unwrap());
+        assert!(l.record_failure("r", &req(), a, &host).unwrap());
         let reply = l.check(&req(), a, &host).unwrap();
         assert_eq!((reply.status, reply.reason), (429, "locked_out"));
         assert!(reply
@@ -266,7 +279,8 @@ mod tests {
             .contains(&("retry-after".into(), "900".into())));
         assert_eq!(host.metric("edgeguard_lockouts_total"), 1);
         let log = host.log_text();
-        assert!(log.contains("\"event\":\"lockout\""));
+        assert!(log.contains("\"event\":\"security_event\""));
+        assert!(log.contains("\"kind\":\"lockout\""));
         assert!(log.contains("198.51.100.1"));
         // Another IP is not affected.
         assert!(l.check(&req(), ip("198.51.100.2"), &host).is_none());
@@ -275,7 +289,7 @@ mod tests {
         host.advance_secs(1);
         assert!(l.check(&req(), a, &host).is_none());
         // The count started over.
-        assert!(!l.record_failure(&req(), a, &host).unwrap());
+        assert!(!l.record_failure("r", &req(), a, &host).unwrap());
     }
 
     #[test]
@@ -284,11 +298,11 @@ mod tests {
         let host = MemoryHost::at(1_700_000_000);
         let a = ip("198.51.100.1");
         for _ in 0..10 {
-            assert!(!l.record_failure(&req(), a, &host).unwrap());
+            assert!(!l.record_failure("r", &req(), a, &host).unwrap());
             host.advance_secs(31);
         }
-        assert!(!l.record_failure(&req(), a, &host).unwrap());
-        assert!(l.record_failure(&req(), a, &host).unwrap());
+        assert!(!l.record_failure("r", &req(), a, &host).unwrap());
+        assert!(l.record_failure("r", &req(), a, &host).unwrap());
     }
 
     #[test]
@@ -322,7 +336,7 @@ mod tests {
             .unwrap()
         };
         assert!(l
-            .record_failure(&with_user("alice"), ip("1.1.1.1"), &host)
+            .record_failure("r", &with_user("alice"), ip("1.1.1.1"), &host)
             .unwrap());
         assert!(l.check(&with_user("alice"), ip("2.2.2.2"), &host).is_some());
         assert!(l.check(&with_user("bob"), ip("1.1.1.1"), &host).is_none());

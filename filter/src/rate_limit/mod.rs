@@ -181,6 +181,7 @@ impl RateLimiter {
     /// The engine saw a denial: count it toward a lockout when it is an authentication failure.
     pub fn record_denial(
         &self,
+        rule: &str,
         req: &RequestView,
         client_ip: Option<IpAddr>,
         reply: &LocalReply,
@@ -190,7 +191,7 @@ impl RateLimiter {
         if !l.counts(reply.reason, reply.status) {
             return;
         }
-        if let Err(e) = l.record_failure(req, client_ip, host) {
+        if let Err(e) = l.record_failure(rule, req, client_ip, host) {
             host.count("edgeguard_lockout_errors_total", 1);
             crate::log::event(
                 host,

@@ -420,10 +420,13 @@ fn lockout_through_the_engine_blocks_before_authentication() {
     let fail = LocalReply::error(401, "jwt_invalid_signature", "bad token");
     let ip = attacker.connection.source_ip;
     for _ in 0..2 {
-        engine.rate_limit.record_denial(&attacker, ip, &fail, &host);
+        engine
+            .rate_limit
+            .record_denial("login", &attacker, ip, &fail, &host);
     }
     // Denials that are not authentication failures do not count.
     engine.rate_limit.record_denial(
+        "login",
         &attacker,
         ip,
         &LocalReply::error(429, "rate_limited", "x"),
@@ -433,7 +436,9 @@ fn lockout_through_the_engine_blocks_before_authentication() {
         send(&engine, &host, attacker.clone()),
         RequestAction::Continue(_)
     ));
-    engine.rate_limit.record_denial(&attacker, ip, &fail, &host);
+    engine
+        .rate_limit
+        .record_denial("login", &attacker, ip, &fail, &host);
     let RequestAction::Respond(reply) = send(&engine, &host, attacker.clone()) else {
         panic!("expected lockout");
     };

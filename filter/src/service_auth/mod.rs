@@ -744,7 +744,15 @@ impl ServiceAuth {
         self.replay
             .check_and_insert(ctx.host, scope, id, until)
             .map_err(|e| match e {
-                ReplayError::Replayed => ServiceAuthFailure::Replayed,
+                ReplayError::Replayed => {
+                    crate::events::security_event(
+                        ctx,
+                        crate::events::SecurityEventKind::ServiceCredentialReplay,
+                        "service_auth_replayed",
+                        Some(scope),
+                    );
+                    ServiceAuthFailure::Replayed
+                }
                 other => ServiceAuthFailure::Internal(other.message()),
             })
     }

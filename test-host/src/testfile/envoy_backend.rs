@@ -153,7 +153,7 @@ impl Session for EnvoySession {
     ) -> Result<Observed, String> {
         if connection.is_some() {
             return Err(
-                "the Envoy backend cannot set source_address/mtls; skip this case on envoy".into(),
+                "the Envoy backend cannot set source_address/mtls/peer SANs; skip this case on envoy (TLS listeners: testdata/misc/run-envoy-mtls.sh)".into(),
             );
         }
         self.next_case += 1;

@@ -448,12 +448,19 @@ fn run_case(
         .map(response_of)
         .unwrap_or_else(|| default_up.clone());
     let req = request_of(case);
-    let conn = if case.request.source_address.is_some() || case.request.mtls.is_some() {
+    let r = &case.request;
+    let conn = if r.source_address.is_some()
+        || r.mtls.is_some()
+        || r.peer_uri_san.is_some()
+        || r.peer_dns_san.is_some()
+    {
         let mut c = ConnectionProps::default();
-        if let Some(a) = &case.request.source_address {
+        if let Some(a) = &r.source_address {
             c.source_address = a.clone();
         }
-        c.mtls = case.request.mtls.unwrap_or(false);
+        c.mtls = r.mtls.unwrap_or(false);
+        c.uri_san_peer = r.peer_uri_san.clone();
+        c.dns_san_peer = r.peer_dns_san.clone();
         Some(c)
     } else {
         None

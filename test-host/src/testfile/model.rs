@@ -211,6 +211,12 @@ pub struct RequestSpec {
     /// `connection.mtls`, in-process only.
     #[serde(default)]
     pub mtls: Option<bool>,
+    /// `connection.uri_san_peer_certificate` (e.g. a SPIFFE ID), in-process only.
+    #[serde(default)]
+    pub peer_uri_san: Option<String>,
+    /// `connection.dns_san_peer_certificate`, in-process only.
+    #[serde(default)]
+    pub peer_dns_san: Option<String>,
 }
 
 /// A header expectation: a plain string means "equals".
