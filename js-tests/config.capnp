@@ -1,5 +1,5 @@
-# workerd config for the edgeguard JS tests: three edge workers (enforce, report mode, a bad
-# config) in front of one origin worker bound by a service binding, so no network is used.
+# workerd config for the edgeguard JS tests: four edge workers (enforce, report mode, a bad
+# config, masking) in front of one origin worker bound by a service binding, so no network is used.
 # Socket addresses are placeholders; run.mjs overrides them with --socket-addr NAME=127.0.0.1:PORT.
 using Workerd = import "/workerd/workerd.capnp";
 
@@ -8,6 +8,8 @@ const config :Workerd.Config = (
     (name = "edge", worker = .edge),
     (name = "edge-report", worker = .edgeReport),
     (name = "edge-bad", worker = .edgeBad),
+    (name = "edge-mask", worker = .edgeMask),
+    (name = "edge-nosecret", worker = .edgeNoSecret),
     (name = "origin", worker = .origin),
     (name = "plain", worker = .plain),
     (name = "guard-tests", worker = .guardTests),
@@ -16,6 +18,8 @@ const config :Workerd.Config = (
     (name = "edge", address = "127.0.0.1:0", http = (), service = "edge"),
     (name = "edge-report", address = "127.0.0.1:0", http = (), service = "edge-report"),
     (name = "edge-bad", address = "127.0.0.1:0", http = (), service = "edge-bad"),
+    (name = "edge-mask", address = "127.0.0.1:0", http = (), service = "edge-mask"),
+    (name = "edge-nosecret", address = "127.0.0.1:0", http = (), service = "edge-nosecret"),
     (name = "plain", address = "127.0.0.1:0", http = (), service = "plain"),
     (name = "guard-tests", address = "127.0.0.1:0", http = (), service = "guard-tests"),
   ],
@@ -54,6 +58,28 @@ const edgeBad :Workerd.Worker = (
   compatibilityDate = "2025-09-01",
   bindings = [
     (name = "EDGEGUARD_CONFIG", text = embed "configs/bad.json"),
+    (name = "ORIGIN", service = "origin"),
+  ],
+);
+
+# Masks `email` (HMAC under a secret binding) and `card_number` in JSON from /records (the
+# masked-response benchmark). The config names the key as {"env": "EDGEGUARD_MASK_KEY"}.
+const edgeMask :Workerd.Worker = (
+  modules = .edgeModules,
+  compatibilityDate = "2025-09-01",
+  bindings = [
+    (name = "EDGEGUARD_CONFIG", text = embed "configs/masking.json"),
+    (name = "EDGEGUARD_MASK_KEY", text = "workerd-test-mask-key-0123456789"),
+    (name = "ORIGIN", service = "origin"),
+  ],
+);
+
+# The same config without the secret binding: must refuse to load.
+const edgeNoSecret :Workerd.Worker = (
+  modules = .edgeModules,
+  compatibilityDate = "2025-09-01",
+  bindings = [
+    (name = "EDGEGUARD_CONFIG", text = embed "configs/masking.json"),
     (name = "ORIGIN", service = "origin"),
   ],
 );

@@ -3,9 +3,11 @@
 // 127.0.0.1 ports, waits until every socket answers, sends the cases, always stops workerd, and
 // prints how many cases ran. Exit code 0 only if all passed.
 //   node run.mjs            run the cases
-//   node run.mjs --bench    also measure startup and requests/s with wrk (allowed, denied)
+//   node run.mjs --bench    also measure startup and requests/s with wrk (allowed, denied,
+//                           masked response)
 // Build first: scripts/build-js.
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -15,7 +17,7 @@ import path from "node:path";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const workerdBin = path.join(here, "node_modules", ".bin", "workerd");
 const pkg = path.join(here, "..", "examples", "cloudflare-worker", "pkg", "edgeguard_bg.wasm");
-const SOCKETS = ["edge", "edge-report", "edge-bad", "plain", "guard-tests"];
+const SOCKETS = ["edge", "edge-report", "edge-bad", "plain", "guard-tests", "edge-mask", "edge-nosecret"];
 const READY_DEADLINE_MS = 15000;
 
 function freePort() {
@@ -150,6 +152,16 @@ function cases() {
     );
   });
 
+  add("a config naming a secret binding the worker lacks: 503, load error names the field", async ({ nosecret }, output) => {
+    const res = await request(nosecret, "GET", "/records");
+    assert(res.status === 503, `status ${res.status}`);
+    assert(json(res).error === "edgeguard configuration invalid", res.body);
+    await eventually(
+      () => output.text.includes('config error at masking.hash_key: environment variable \\"EDGEGUARD_MASK_KEY\\" is not set'),
+      "missing-secret error not logged",
+    );
+  });
+
   add("startup log says state is per isolate", async (_ports, output) => {
     await eventually(() => /"event":"config_loaded"[^\n]*"state_scope":"isolate"/.test(output.text), "no startup line");
   });
@@ -162,6 +174,21 @@ function cases() {
     const echo = json(res);
     assert(echo.method === "POST" && echo.body === "hello edge", res.body);
     assert(echo.headers["x-trace"] === "t1", "header lost");
+  });
+
+  add("masking: a few-KiB JSON comes back with every email hashed under the secret binding", async ({ mask }) => {
+    const res = await request(mask, "GET", "/records");
+    assert(res.status === 200, `status ${res.status}: ${res.body.slice(0, 200)}`);
+    const items = json(res).items;
+    assert(items.length === 40 && items[3].sku === "SKU-23757", "record shape changed");
+    const emails = items.filter((it) => "email" in it).map((it) => it.email);
+    assert(emails.length === 20, `${emails.length} emails`);
+    // hash strategy: "h:" + 16 hex digits of HMAC-SHA256(hash_key, value); the key is the
+    // EDGEGUARD_MASK_KEY text binding in config.capnp, which the config references by env.
+    const want = (v) => "h:" + createHmac("sha256", "workerd-test-mask-key-0123456789").update(v).digest("hex").slice(0, 16);
+    assert(emails[0] === want("buyer0@example.com"), `email 0 masked as ${emails[0]}`);
+    assert(emails[19] === want("buyer38@example.com"), `email 19 masked as ${emails[19]}`);
+    assert(!res.body.includes("@example.com"), "raw email in body");
   });
 
   add("origin response headers pass through", async ({ edge }) => {
@@ -203,7 +230,15 @@ async function main() {
   if (!existsSync(pkg)) throw new Error("wasm build missing: run scripts/build-js");
   const portList = [];
   for (const _ of SOCKETS) portList.push(await freePort());
-  const ports = { edge: portList[0], report: portList[1], bad: portList[2], plain: portList[3], guardTests: portList[4] };
+  const ports = {
+    edge: portList[0],
+    report: portList[1],
+    bad: portList[2],
+    plain: portList[3],
+    guardTests: portList[4],
+    mask: portList[5],
+    nosecret: portList[6],
+  };
   const t0 = process.hrtime.bigint();
   const wd = startWorkerd(portList);
   let passed = 0;
@@ -231,11 +266,12 @@ async function main() {
     }
     if (bench) {
       const secs = Number(process.env.BENCH_SECONDS || 10);
-      console.log(`bench: wrk -t1 -c16 -d${secs}s, workerd serving 5 workers, 2-core machine shared`);
+      console.log(`bench: wrk -t1 -c16 -d${secs}s, workerd serving ${SOCKETS.length} sockets, 2-core machine shared`);
       for (const [label, p, raw] of [
         ["baseline, no edgeguard (GET /api/x -> origin)", ports.plain, "/api/x"],
         ["allowed (GET /api/x -> origin)", ports.edge, "/api/x"],
         ["denied (GET /a%zz -> 400)", ports.edge, "/a%zz"],
+        ["masked response (GET /records: 7 KiB JSON, 20 of 380 fields hashed)", ports.mask, "/records"],
       ]) {
         const r = await wrk(p, raw, secs);
         console.log(`bench ${label}: ${r.rps.toFixed(0)} req/s, avg latency ${r.latency}, non-2xx ${r.non2xx}`);
