@@ -22,10 +22,6 @@ pub struct FoundToken {
     pub header: Option<String>,
 }
 
-fn is_jwt_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=' | '+' | '/')
-}
-
 impl Extractor {
     /// The locations of one provider (defaults when it names none).
     pub fn for_provider(p: &JwtProvider) -> Extractor {
@@ -64,14 +60,23 @@ impl Extractor {
             }
         };
         for (name, prefix) in &self.headers {
-            for value in req.header_values(name) {
+            // Like native jwt_authn, all values of the header count as one, joined with ','
+            // (a token repeated in two header lines is then one malformed token, not two).
+            let values: Vec<&str> = req.header_values(name).collect();
+            if values.is_empty() {
+                continue;
+            }
+            let joined = values.join(",");
+            {
+                let value = joined.as_str();
                 let token = match prefix {
                     None => value.trim(),
                     Some(p) => match value.find(p.as_str()) {
                         Some(at) => {
-                            let rest = value.get(at + p.len()..).unwrap_or_default();
-                            let end = rest.find(|c: char| !is_jwt_char(c)).unwrap_or(rest.len());
-                            rest.get(..end).unwrap_or_default()
+                            // The rest of the (joined) value is the token, as in native
+                            // jwt_authn: `Bearer a.b.c,Bearer a.b.c` stays one malformed token
+                            // (measured in test-host/tests/jwt_authn_differential.rs).
+                            value.get(at + p.len()..).unwrap_or_default().trim()
                         }
                         None => continue,
                     },
@@ -116,6 +121,20 @@ mod tests {
             ConnectionInfo::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_header_repeated_is_one_comma_joined_token_as_in_native_jwt_authn() {
+        let e = Extractor::for_provider(&JwtProvider::default());
+        let r = req(
+            "/x",
+            &[
+                ("Authorization", "Bearer a.b.c"),
+                ("Authorization", "Bearer a.b.c"),
+            ],
+        );
+        let found: Vec<_> = e.extract(&r).into_iter().map(|t| t.token).collect();
+        assert_eq!(found, vec!["a.b.c,Bearer a.b.c"]);
     }
 
     #[test]
