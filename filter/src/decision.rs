@@ -106,6 +106,11 @@ pub struct ResponseHeadersAction {
     pub mutations: HeaderMutations,
     /// The body must be buffered and passed to `on_response_body` (masking).
     pub buffer_body: bool,
+    /// Replace the whole response with this local reply now, before the headers go out (a
+    /// compressed or declared-oversize body that cannot be masked). Hosts that cannot answer
+    /// at header time may instead keep `buffer_body` and get the same reply from
+    /// `on_response_body`.
+    pub reply: Option<LocalReply>,
 }
 
 /// What to do with (a chunk of) the response body.

@@ -540,14 +540,49 @@ impl Engine {
             if !mutations.is_empty() {
                 host.count("edgeguard_reported_response_changes_total", 1);
             }
-            return ResponseHeadersAction {
-                mutations: HeaderMutations::default(),
-                buffer_body: false,
-            };
+            return ResponseHeadersAction::default();
         }
+        let reply = self
+            .masking
+            .header_reply(&mut stream.masking, host)
+            .map(|mut reply| {
+                self.headers
+                    .decorate_local_reply(req, stream.rule, &mut reply);
+                reply
+            });
         ResponseHeadersAction {
             mutations,
             buffer_body,
+            reply,
+        }
+    }
+
+    /// The response body is still arriving and `buffered` bytes are held: `Buffer` to keep
+    /// going, or the oversize fallback once the masking limit is passed (`Respond` to block,
+    /// `Continue` to let the body through unmasked). Hosts that hold the body themselves
+    /// call this for every chunk and `on_response_body` once, with the whole body, at the end.
+    pub fn on_response_body_progress(
+        &self,
+        stream: &mut Stream,
+        buffered: usize,
+        host: &dyn Host,
+    ) -> ResponseBodyAction {
+        if self.mode == Mode::Report {
+            return ResponseBodyAction::Continue;
+        }
+        let Some(req) = stream.request.as_ref() else {
+            return ResponseBodyAction::Continue;
+        };
+        match self
+            .masking
+            .on_response_body_progress(&mut stream.masking, buffered, host)
+        {
+            ResponseBodyAction::Respond(mut reply) => {
+                self.headers
+                    .decorate_local_reply(req, stream.rule, &mut reply);
+                ResponseBodyAction::Respond(reply)
+            }
+            other => other,
         }
     }
 

@@ -233,6 +233,21 @@ fn oversize_blocks_by_default_and_passes_when_configured() {
         "masking_oversize",
     );
     assert_eq!(host.metric("edgeguard_masking_blocked_total"), 2);
+    // A host that holds the body itself checks the size on every chunk.
+    let (mut s, _) = start(&e, &host, "/api", JSON);
+    assert_eq!(
+        e.on_response_body_progress(&mut s, 16, &host),
+        ResponseBodyAction::Buffer
+    );
+    assert_502(
+        e.on_response_body_progress(&mut s, 17, &host),
+        "masking_oversize",
+    );
+    assert_eq!(host.metric("edgeguard_masking_blocked_total"), 3);
+    assert_eq!(
+        e.on_response_body(&mut s, body, true, &host),
+        ResponseBodyAction::Continue
+    );
 
     let e = engine(r#"{"max_body_bytes":16,"on_oversize":"pass"}"#);
     let host = MemoryHost::at(1_700_000_000);
@@ -242,8 +257,62 @@ fn oversize_blocks_by_default_and_passes_when_configured() {
         ResponseBodyAction::Continue
     );
     assert_eq!(host.metric("edgeguard_masking_oversize_total"), 1);
+    let (mut s, _) = start(&e, &host, "/api", JSON);
+    assert_eq!(
+        e.on_response_body_progress(&mut s, 17, &host),
+        ResponseBodyAction::Continue
+    );
+    assert_eq!(host.metric("edgeguard_masking_oversize_total"), 2);
+    assert_eq!(host.metric("edgeguard_masking_blocked_total"), 0);
     assert!(host.log_text().contains("\"masking_passed\""));
     assert!(!host.log_text().contains("johndoe"));
+}
+
+#[test]
+fn header_time_blocks_come_with_a_reply_counted_once() {
+    let e = engine(r#"{"max_body_bytes":16}"#);
+    let host = MemoryHost::at(1_700_000_000);
+    for (headers, reason) in [
+        (
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            "masking_compressed",
+        ),
+        (
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "17"),
+            ],
+            "masking_oversize",
+        ),
+    ] {
+        let mut s = Stream::default();
+        let a = e.on_request_headers(&mut s, view("/api"), &host);
+        assert!(matches!(a, RequestAction::Continue(_)));
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let r = e.on_response_headers(&mut s, &headers, &host);
+        let reply = r.reply.expect("a header-time reply");
+        assert_eq!((reply.status, reply.reason), (502, reason));
+        // A host that cannot answer at header time gets the same reply from the body.
+        assert_502(e.on_response_body(&mut s, b"", true, &host), reason);
+    }
+    assert_eq!(host.metric("edgeguard_masking_blocked_total"), 2);
+    // Within the limit, or not JSON: no reply.
+    let (_, buffered) = start(&e, &host, "/api", JSON);
+    assert!(buffered);
+    let mut s = Stream::default();
+    let _ = e.on_request_headers(&mut s, view("/api"), &host);
+    let r = e.on_response_headers(
+        &mut s,
+        &[("content-type".into(), "application/json".into())],
+        &host,
+    );
+    assert!(r.reply.is_none());
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! request it received, by case id, so tests can check what reached the upstream. It stops when
 //! dropped.
 
-use crate::envoy::wire::{read_request, write_response, WireRequest};
+use crate::envoy::wire::{read_request, write_delivery, WireRequest};
 use crate::http::HttpResponse;
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -22,18 +22,14 @@ pub const CASE_HEADER: &str = "x-edgeguard-case";
 /// At most this many requests are kept; older ones are dropped first.
 pub const MAX_RECORDED_REQUESTS: usize = 10_000;
 
+/// Pause between the chunks of a chunked answer, so the proxy reads each one separately.
+pub const CHUNK_PAUSE: Duration = Duration::from_millis(15);
+
 /// At most this many connections are served at once; more wait in the accept queue.
 pub const MAX_CONNECTIONS: usize = 256;
 
-/// A scripted answer: the response, and optionally the chunk sizes to write its body in.
-#[derive(Debug, Clone, Default)]
-pub struct ScriptedResponse {
-    /// What to answer.
-    pub response: HttpResponse,
-    /// Body chunk sizes (`transfer-encoding: chunked`, one write per chunk); empty = one
-    /// `content-length` body.
-    pub chunk_sizes: Vec<usize>,
-}
+/// A scripted answer: the response, its body chunk sizes and trailers.
+pub use crate::http::ScriptedResponse;
 
 /// A request the upstream received, with the case id it carried (`""` when none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,26 +90,28 @@ impl EchoUpstream {
 
     /// Like [`EchoUpstream::script`], writing the body in chunks of the given sizes.
     pub fn script_chunked(&self, case_id: &str, response: HttpResponse, chunk_sizes: Vec<usize>) {
-        lock(&self.state.by_case).insert(
-            case_id.to_string(),
+        self.script_delivery(
+            case_id,
             ScriptedResponse {
                 response,
                 chunk_sizes,
+                trailers: Vec::new(),
             },
         );
+    }
+
+    /// Answer `case_id` with `answer`: its body in chunks (`transfer-encoding: chunked`, one
+    /// flushed write per chunk with a short pause between, so the proxy sees them as separate
+    /// reads) and its trailers after the last chunk.
+    pub fn script_delivery(&self, case_id: &str, answer: ScriptedResponse) {
+        lock(&self.state.by_case).insert(case_id.to_string(), answer);
     }
 
     /// Answer every request whose path (query ignored) starts with `path` with `response`,
     /// whatever its case id (the longest such prefix wins): static documents such as a JWKS
     /// fetched by the filter's http_call.
     pub fn serve_path(&self, path: &str, response: HttpResponse) {
-        lock(&self.state.by_path).insert(
-            path.to_string(),
-            ScriptedResponse {
-                response,
-                chunk_sizes: Vec::new(),
-            },
-        );
+        lock(&self.state.by_path).insert(path.to_string(), ScriptedResponse::from(response));
     }
 
     /// Requests received with `x-edgeguard-case: case_id`, oldest first.
@@ -233,10 +231,7 @@ fn serve_connection(conn: TcpStream, state: &EchoState) {
             .get(&case_id)
             .cloned()
             .or_else(|| longest_prefix(&lock(&state.by_path), &path_only));
-        let answer = scripted.unwrap_or_else(|| ScriptedResponse {
-            response: echo_response(&req),
-            chunk_sizes: Vec::new(),
-        });
+        let answer = scripted.unwrap_or_else(|| ScriptedResponse::from(echo_response(&req)));
         {
             let mut received = lock(&state.received);
             if received.len() >= MAX_RECORDED_REQUESTS {
@@ -247,7 +242,7 @@ fn serve_connection(conn: TcpStream, state: &EchoState) {
                 request: req.clone(),
             });
         }
-        if write_response(&mut writer, &answer.response, &answer.chunk_sizes).is_err() {
+        if write_delivery(&mut writer, &answer, CHUNK_PAUSE).is_err() {
             return;
         }
         if req

@@ -41,6 +41,28 @@ impl HttpResponse {
     }
 }
 
+/// An upstream answer and how it is delivered: the body in chunks of these sizes (empty = one
+/// piece) and trailers after the body (empty = none). Every backend must give a filter the same
+/// outcome whatever the delivery; the delivery exists to test that.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptedResponse {
+    /// What to answer.
+    pub response: HttpResponse,
+    /// Body chunk sizes (the last chunk takes the rest); empty = one chunk.
+    pub chunk_sizes: Vec<usize>,
+    /// Trailers sent after the body.
+    pub trailers: Vec<(String, String)>,
+}
+
+impl From<HttpResponse> for ScriptedResponse {
+    fn from(response: HttpResponse) -> ScriptedResponse {
+        ScriptedResponse {
+            response,
+            ..ScriptedResponse::default()
+        }
+    }
+}
+
 /// Split `body` into chunks of the given sizes; the remainder (if any) is the last chunk.
 pub fn split_chunks<'a>(body: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
     let mut out = Vec::new();

@@ -6,7 +6,9 @@
 //! * request headers (with `:method`, `:path`, `:authority`, `:scheme`, plus the `x-request-id`
 //!   and `x-forwarded-proto` Envoy's connection manager adds), body chunks with
 //!   `end_of_stream`, trailers; `Pause` on a non-final chunk buffers (StopIterationAndBuffer),
-//!   so the next `proxy_on_request_body` sees everything buffered so far;
+//!   so the next `proxy_on_request_body` sees everything buffered so far; the response side the
+//!   same way, with the upstream body in the chunks a [`ScriptedUpstream`] names and its
+//!   trailers (`proxy_on_response_trailers`, no body chunk then has `end_of_stream`);
 //! * http_call answers are delivered right after the callback that dispatched them returns;
 //!   `proxy_continue_stream` resumes a paused side; a pause nothing resumes is reported as
 //!   [`HostError::Stalled`];
@@ -19,7 +21,7 @@
 //!   (Envoy's `failStream`) and then follows the [`FailurePolicy`].
 
 use crate::error::HostError;
-use crate::http::{split_chunks, HttpRequest, HttpResponse};
+use crate::http::{split_chunks, HttpRequest, HttpResponse, ScriptedResponse};
 use crate::state::{
     lock, CalloutResponse, ConnectionProps, DispatchedCall, LocalReplyRecord, PluginSettings,
     SharedHost, StreamState,
@@ -130,6 +132,26 @@ impl UpstreamRequest {
 pub trait Upstream {
     /// The response for one upstream request.
     fn respond(&mut self, request: &UpstreamRequest) -> HttpResponse;
+
+    /// The response with its delivery (body chunks, trailers); default: one piece, no trailers.
+    fn respond_scripted(&mut self, request: &UpstreamRequest) -> ScriptedResponse {
+        ScriptedResponse::from(self.respond(request))
+    }
+}
+
+/// An upstream that always answers the same response, delivered as scripted: the body in
+/// separate `proxy_on_response_body` calls of the given sizes, then the trailers.
+#[derive(Debug, Clone)]
+pub struct ScriptedUpstream(pub ScriptedResponse);
+
+impl Upstream for ScriptedUpstream {
+    fn respond(&mut self, _request: &UpstreamRequest) -> HttpResponse {
+        self.0.response.clone()
+    }
+
+    fn respond_scripted(&mut self, _request: &UpstreamRequest) -> ScriptedResponse {
+        self.0.clone()
+    }
 }
 
 /// An upstream that always answers the same response.
@@ -147,6 +169,8 @@ impl Upstream for FixedUpstream {
 pub struct StreamOutcome {
     /// What the client received.
     pub response: HttpResponse,
+    /// Response trailers the client received (after the filter's changes).
+    pub response_trailers: Vec<(String, String)>,
     /// What the upstream received (`None` when it was never contacted).
     pub upstream: Option<UpstreamRequest>,
     /// The local reply the module sent, if any.
@@ -907,7 +931,7 @@ impl Proxy {
             headers: strip_pseudo(&headers),
             body: reply.body.clone(),
         };
-        self.response_path(open, headers, resp.body, true);
+        self.response_path(open, headers, resp.body, Delivery::default(), true);
     }
 
     /// Finish a stream begun with [`Proxy::begin`]: send it upstream (if it got that far), run
@@ -920,7 +944,11 @@ impl Proxy {
             self.finish(&mut open);
             return open.outcome;
         };
-        let resp = upstream.respond(&up);
+        let ScriptedResponse {
+            response: resp,
+            chunk_sizes,
+            trailers,
+        } = upstream.respond_scripted(&up);
         if open.context == 0 {
             // Fail-open bypass: no filter.
             open.outcome.response = resp;
@@ -932,7 +960,11 @@ impl Proxy {
                 .iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
         );
-        self.response_path(&mut open, headers, resp.body, false);
+        let delivery = Delivery {
+            chunk_sizes: &chunk_sizes,
+            trailers,
+        };
+        self.response_path(&mut open, headers, resp.body, delivery, false);
         open.outcome
     }
 
@@ -941,6 +973,7 @@ impl Proxy {
         open: &mut OpenStream,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
+        delivery: Delivery<'_>,
         is_local_reply: bool,
     ) {
         let w = open.outcome.worker;
@@ -958,12 +991,15 @@ impl Proxy {
         let chunks: Vec<Vec<u8>> = if body.is_empty() {
             Vec::new()
         } else {
-            split_chunks(&body, &[])
+            split_chunks(&body, delivery.chunk_sizes)
                 .into_iter()
                 .map(|c| c.to_vec())
                 .collect()
         };
-        let r = self.with_vm(w, |vm| vm.on_headers(ctx, true, n, chunks.is_empty()));
+        let has_trailers = !delivery.trailers.is_empty();
+        let r = self.with_vm(w, |vm| {
+            vm.on_headers(ctx, true, n, chunks.is_empty() && !has_trailers)
+        });
         let mut flow = self.settle(&mut open.outcome, ctx, r, true);
         if let Flow::LocalReply = flow {
             let reply = self.stream_mut(w, ctx).and_then(|s| s.local_reply.take());
@@ -1012,7 +1048,7 @@ impl Proxy {
         if let Flow::Continue = flow {
             let count = chunks.len();
             for (i, chunk) in chunks.into_iter().enumerate() {
-                let eos = i + 1 == count;
+                let eos = i + 1 == count && !has_trailers;
                 let size = match self.stream_mut(w, ctx) {
                     Some(s) => {
                         s.response_body.extend_from_slice(&chunk);
@@ -1052,6 +1088,9 @@ impl Proxy {
                 }
             }
         }
+        if has_trailers && matches!(flow, Flow::Continue | Flow::Paused) {
+            flow = self.response_trailers(open, delivery.trailers, &mut sent_body, is_local_reply);
+        }
         match flow {
             Flow::Continue => {
                 let headers = self
@@ -1086,6 +1125,59 @@ impl Proxy {
             }
         }
     }
+}
+
+impl Proxy {
+    /// `proxy_on_response_trailers` after the body (whose last chunk had no end flag): what is
+    /// still buffered goes out when the callback continues.
+    fn response_trailers(
+        &mut self,
+        open: &mut OpenStream,
+        trailers: Vec<(String, String)>,
+        sent_body: &mut Vec<u8>,
+        is_local_reply: bool,
+    ) -> Flow {
+        let w = open.outcome.worker;
+        let ctx = open.context;
+        let n = trailers.len();
+        if let Some(s) = self.stream_mut(w, ctx) {
+            s.response_trailers = trailers;
+        }
+        let r = self.with_vm(w, |vm| vm.on_trailers(ctx, true, n));
+        match self.settle(&mut open.outcome, ctx, r, true) {
+            Flow::Continue => {
+                if let Some(s) = self.stream_mut(w, ctx) {
+                    sent_body.append(&mut s.response_body);
+                    open.outcome.response_trailers = s.response_trailers.clone();
+                }
+                Flow::Continue
+            }
+            Flow::LocalReply if is_local_reply => {
+                if let Some(s) = self.stream_mut(w, ctx) {
+                    s.local_reply = None;
+                    sent_body.append(&mut s.response_body);
+                    open.outcome.response_trailers = s.response_trailers.clone();
+                }
+                Flow::Continue
+            }
+            // Headers already went to the client: Envoy resets the stream.
+            Flow::LocalReply => Flow::Reset,
+            Flow::Paused => {
+                open.outcome.errors.push(HostError::Stalled {
+                    at: "proxy_on_response_trailers".into(),
+                });
+                Flow::Reset
+            }
+            other => other,
+        }
+    }
+}
+
+/// How an upstream response reaches the filter: body chunk sizes and trailers.
+#[derive(Debug, Default)]
+struct Delivery<'a> {
+    chunk_sizes: &'a [usize],
+    trailers: Vec<(String, String)>,
 }
 
 fn out_fail(out: &mut StreamOutcome, e: HostError) {

@@ -7,6 +7,15 @@
 //! are blocked with a 502 JSON error by default (an unmasked leak is worse than an error) or
 //! passed unmasked with a metric and a log line when the config says `pass`.
 //!
+//! When the block is decided matters. A compressed body or a declared `content-length` over
+//! the limit is known from the headers: the engine returns the 502 with the header decision,
+//! and the proxy-wasm adapter sends it before the headers leave, so the client sees a real 502.
+//! A malformed body, or a chunked one that grows past the limit, is only found in the body;
+//! in Envoy the status and headers have gone out by then, so the adapter replaces the body
+//! with the same JSON error (`{"error": ..., "status": 502}`) under the original status and
+//! drops the rest: nothing unmasked leaks, but the status stays. The size is checked on every
+//! chunk ([`Masker::on_response_body_progress`]), so no more than `max_body_bytes` is held.
+//!
 //! Metrics: `edgeguard_masking_bodies_total` (bodies masked or inspected),
 //! `edgeguard_masking_values_total` (values replaced), `edgeguard_masking_blocked_total`, and
 //! `edgeguard_masking_{oversize,malformed,compressed}_total` (each block or pass).
@@ -45,8 +54,11 @@ enum Phase {
     Off,
     /// Buffering the body for masking.
     Buffering,
-    /// Decided at headers time to block; the body callback answers the 502.
+    /// Decided at headers time to block; not yet counted or answered.
     Blocked(BlockReason),
+    /// Blocked at headers time and already counted: the body callback (for hosts that did
+    /// not answer at header time) answers the same 502.
+    Answered(BlockReason),
 }
 
 /// Why a body cannot be masked.
@@ -211,6 +223,43 @@ impl Masker {
         true
     }
 
+    /// A block decided at headers time (compressed, declared oversize): count and log it once
+    /// and return the 502 to send before the headers go out.
+    pub fn header_reply(&self, stream: &mut MaskingStream, host: &dyn Host) -> Option<LocalReply> {
+        let Phase::Blocked(reason) = stream.phase else {
+            return None;
+        };
+        stream.phase = Phase::Answered(reason);
+        match block(host, reason, None) {
+            ResponseBodyAction::Respond(reply) => Some(reply),
+            _ => None,
+        }
+    }
+
+    /// The body is still arriving and `buffered` bytes are held so far: over `max_body_bytes`
+    /// the oversize fallback applies now (`Respond`: block; `Continue`: pass unmasked), so a
+    /// host never buffers more than the limit. Otherwise `Buffer`.
+    pub fn on_response_body_progress(
+        &self,
+        stream: &mut MaskingStream,
+        buffered: usize,
+        host: &dyn Host,
+    ) -> ResponseBodyAction {
+        let Some(policy) = stream.policy.and_then(|i| self.policies.get(i)) else {
+            return ResponseBodyAction::Continue;
+        };
+        match stream.phase {
+            Phase::Buffering if buffered > policy.max_body_bytes => {
+                stream.phase = Phase::Off;
+                stream.buffer = Vec::new();
+                oversize(policy, host)
+            }
+            Phase::Buffering => ResponseBodyAction::Buffer,
+            Phase::Blocked(_) | Phase::Answered(_) => ResponseBodyAction::Buffer,
+            Phase::Off => ResponseBodyAction::Continue,
+        }
+    }
+
     /// Buffer/mask the body. Chunks are appended; the last call has `end_of_stream` (the
     /// adapter also calls with an empty final chunk from the trailers callback). A body that
     /// arrives whole in one final call is masked without being copied.
@@ -231,18 +280,17 @@ impl Masker {
                 stream.buffer = Vec::new();
                 block(host, reason, None)
             }
+            Phase::Answered(reason) => {
+                stream.phase = Phase::Off;
+                stream.buffer = Vec::new();
+                let (reason, message) = reason.reply();
+                ResponseBodyAction::Respond(LocalReply::error(502, reason, message))
+            }
             Phase::Buffering => {
                 if stream.buffer.len().saturating_add(chunk.len()) > policy.max_body_bytes {
                     stream.phase = Phase::Off;
                     stream.buffer = Vec::new();
-                    host.count("edgeguard_masking_oversize_total", 1);
-                    return match policy.on_oversize {
-                        Fallback::Block => block(host, BlockReason::Oversize, None),
-                        Fallback::Pass => {
-                            log_event(host, LogLevel::Warn, "masking_passed", "oversize", None);
-                            ResponseBodyAction::Continue
-                        }
-                    };
+                    return oversize(policy, host);
                 }
                 if !end_of_stream {
                     if stream.buffer.capacity() == 0 {
@@ -306,6 +354,18 @@ fn log_event(host: &dyn Host, level: LogLevel, event: &str, reason: &str, detail
         event,
         &[("reason", json!(reason)), ("detail", json!(detail))],
     );
+}
+
+/// A body over `max_body_bytes` found while buffering: count it, then block or pass.
+fn oversize(policy: &Policy, host: &dyn Host) -> ResponseBodyAction {
+    host.count("edgeguard_masking_oversize_total", 1);
+    match policy.on_oversize {
+        Fallback::Block => block(host, BlockReason::Oversize, None),
+        Fallback::Pass => {
+            log_event(host, LogLevel::Warn, "masking_passed", "oversize", None);
+            ResponseBodyAction::Continue
+        }
+    }
 }
 
 /// The 502 that replaces a response whose body cannot be masked.

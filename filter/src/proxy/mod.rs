@@ -148,6 +148,7 @@ impl RootContext for EdgeguardRoot {
             headers_released: false,
             request_body_size: 0,
             response_buffering: false,
+            response_discarding: false,
             response_body_size: 0,
         }))
     }
@@ -169,6 +170,8 @@ struct EdgeguardStream {
     /// Bytes of request body buffered so far (the last body callback's size).
     request_body_size: usize,
     response_buffering: bool,
+    /// A late block replaced the body with the error: later body chunks are dropped.
+    response_discarding: bool,
     /// Bytes of response body buffered so far.
     response_body_size: usize,
 }
@@ -333,18 +336,45 @@ impl HttpContext for EdgeguardStream {
         else {
             return Action::Continue;
         };
+        if let Some(reply) = &action.reply {
+            // The headers have not gone out yet: the client gets the 502 instead.
+            send_local_reply(reply);
+            return Action::Pause;
+        }
         apply_response_mutations(&action.mutations);
         self.response_buffering = action.buffer_body;
         Action::Continue
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.response_discarding {
+            if body_size > 0 {
+                self.set_http_response_body(0, body_size, &[]);
+            }
+            return Action::Continue;
+        }
         if !self.response_buffering {
             return Action::Continue;
         }
         self.response_body_size = body_size;
         if !end_of_stream {
-            return Action::Pause;
+            // Check the limit on every chunk, so no more than `max_body_bytes` is held.
+            let action = self.with_stream(|engine, stream, host| {
+                engine.on_response_body_progress(stream, body_size, host)
+            });
+            return match action {
+                Some(ResponseBodyAction::Buffer) => Action::Pause,
+                Some(ResponseBodyAction::Respond(reply)) => {
+                    self.response_buffering = false;
+                    self.replace_with_error(body_size, &reply);
+                    Action::Continue
+                }
+                // Passed unmasked (or nothing left to do): release what is held.
+                _ => {
+                    self.response_buffering = false;
+                    Action::Continue
+                }
+            };
         }
         let body = self
             .get_http_response_body(0, body_size)
@@ -353,7 +383,7 @@ impl HttpContext for EdgeguardStream {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        if !self.response_buffering {
+        if self.response_discarding || !self.response_buffering {
             return Action::Continue;
         }
         // HTTP/2 responses with trailers never set end_of_stream on the body: finish here.
@@ -390,12 +420,20 @@ impl EdgeguardStream {
                 Action::Continue
             }
             Some(ResponseBodyAction::Respond(reply)) => {
-                // Headers are gone already; replace the body with the error so nothing leaks.
-                self.set_http_response_body(0, body.len(), &reply.body);
+                self.replace_with_error(body.len(), &reply);
                 Action::Continue
             }
             _ => Action::Continue,
         }
+    }
+
+    /// A block decided while the body streams: the status and headers went to the client
+    /// already (Envoy sends them when the headers callback continues), so the held body is
+    /// replaced by the JSON error and anything still to come is dropped; nothing unmasked
+    /// leaks.
+    fn replace_with_error(&mut self, held: usize, reply: &LocalReply) {
+        self.set_http_response_body(0, held, &reply.body);
+        self.response_discarding = true;
     }
 }
 

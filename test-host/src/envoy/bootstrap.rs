@@ -111,6 +111,9 @@ pub fn bootstrap(
                 // Envoy would otherwise stamp `server: envoy` after the filters ran, so a
                 // filter that removes fingerprinting headers could never be observed.
                 "server_header_transformation": "PASS_THROUGH",
+                // HTTP/1.1 trailers (chunked) reach the filter and the client only when both
+                // the listener and the upstream cluster enable them.
+                "http_protocol_options": { "enable_trailers": true },
                 "route_config": { "name": "local", "virtual_hosts": [{
                     "name": "all", "domains": ["*"], "routes": [route]
                 }]},
@@ -121,7 +124,14 @@ pub fn bootstrap(
     listeners.extend(extra_listeners.iter().cloned());
     let mut clusters: Vec<Value> = Vec::new();
     if let Some(addr) = upstream {
-        clusters.push(static_cluster(UPSTREAM_CLUSTER, addr));
+        let mut upstream = static_cluster(UPSTREAM_CLUSTER, addr);
+        upstream["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http_protocol_options": { "enable_trailers": true } }
+            }
+        });
+        clusters.push(upstream);
         clusters.push(static_cluster(JWKS_CLUSTER, addr));
     }
     clusters.extend(extra_clusters.iter().cloned());

@@ -304,6 +304,14 @@ impl EnvoyInstance {
         client::send_to(self.listener, req)
     }
 
+    /// [`EnvoyInstance::send`], also returning the response trailers Envoy forwarded.
+    pub fn send_with_trailers(
+        &self,
+        req: &HttpRequest,
+    ) -> anyhow::Result<(HttpResponse, Vec<(String, String)>)> {
+        client::send_to_with_trailers(self.listener, req)
+    }
+
     /// Every counter and gauge from admin `/stats` (`wasmcustom.<name>` for filter metrics,
     /// summed over all VMs). Histograms are left out.
     pub fn stats(&self) -> anyhow::Result<HashMap<String, u64>> {

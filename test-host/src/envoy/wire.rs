@@ -2,9 +2,10 @@
 //! talks to Envoy and the echo upstream Envoy talks to. Enough of RFC 9112 for loopback tests:
 //! request/status lines, header fields, `content-length` and `chunked` bodies.
 
-use crate::http::split_chunks;
+use crate::http::{split_chunks, ScriptedResponse};
 use anyhow::{bail, Context};
 use std::io::{BufRead, Read, Write};
+use std::time::Duration;
 
 /// Largest head (start line + headers) or body we accept, so a broken peer cannot exhaust memory.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -81,8 +82,11 @@ fn is_chunked(headers: &[(String, String)]) -> bool {
         .unwrap_or(false)
 }
 
-/// Read a chunked body (and discard trailers).
-fn read_chunked(r: &mut impl BufRead) -> anyhow::Result<Vec<u8>> {
+/// Read a chunked body; trailer fields go to `trailers` (names lowercased).
+fn read_chunked(
+    r: &mut impl BufRead,
+    trailers: &mut Vec<(String, String)>,
+) -> anyhow::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let line = read_line(r)?.context("connection closed inside a chunked body")?;
@@ -94,6 +98,9 @@ fn read_chunked(r: &mut impl BufRead) -> anyhow::Result<Vec<u8>> {
             while let Some(l) = read_line(r)? {
                 if l.is_empty() {
                     break;
+                }
+                if let Some((name, value)) = l.split_once(':') {
+                    trailers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
                 }
             }
             return Ok(body);
@@ -112,9 +119,10 @@ fn read_chunked(r: &mut impl BufRead) -> anyhow::Result<Vec<u8>> {
 fn read_framed_body(
     r: &mut impl BufRead,
     headers: &[(String, String)],
+    trailers: &mut Vec<(String, String)>,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     if is_chunked(headers) {
-        return Ok(Some(read_chunked(r)?));
+        return Ok(Some(read_chunked(r, trailers)?));
     }
     if let Some(len) = header(headers, "content-length") {
         let len: usize = len
@@ -141,7 +149,7 @@ pub fn read_request(r: &mut impl BufRead) -> anyhow::Result<Option<WireRequest>>
     };
     let (method, path) = (method.to_string(), path.to_string());
     let headers = read_headers(r)?;
-    let body = read_framed_body(r, &headers)?.unwrap_or_default();
+    let body = read_framed_body(r, &headers, &mut Vec::new())?.unwrap_or_default();
     Ok(Some(WireRequest {
         method,
         path,
@@ -155,6 +163,14 @@ pub fn read_response(
     r: &mut impl BufRead,
     request_method: &str,
 ) -> anyhow::Result<crate::http::HttpResponse> {
+    read_response_with_trailers(r, request_method).map(|(resp, _)| resp)
+}
+
+/// [`read_response`], also returning the trailer fields of a chunked body.
+pub fn read_response_with_trailers(
+    r: &mut impl BufRead,
+    request_method: &str,
+) -> anyhow::Result<(crate::http::HttpResponse, Vec<(String, String)>)> {
     let line = read_line(r)?.context("connection closed before a response")?;
     let status: u16 = line
         .split(' ')
@@ -166,10 +182,11 @@ pub fn read_response(
         || status == 204
         || status == 304
         || (100..200).contains(&status);
+    let mut trailers = Vec::new();
     let body = if no_body {
         Vec::new()
     } else {
-        match read_framed_body(r, &headers)? {
+        match read_framed_body(r, &headers, &mut trailers)? {
             Some(b) => b,
             None => {
                 let mut b = Vec::new();
@@ -178,23 +195,44 @@ pub fn read_response(
             }
         }
     };
-    Ok(crate::http::HttpResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok((
+        crate::http::HttpResponse {
+            status,
+            headers,
+            body,
+        },
+        trailers,
+    ))
 }
 
-/// Write a body: one `content-length` body when `chunk_sizes` is empty, else `chunked` with one
-/// flushed write per chunk (so the peer sees the pieces arrive separately).
+/// How a body goes on the wire.
+struct Framing<'a> {
+    /// Chunk sizes; empty = one `content-length` body (unless there are trailers).
+    chunk_sizes: &'a [usize],
+    /// Trailer fields after the last chunk (forces `chunked`).
+    trailers: &'a [(String, String)],
+    /// Sleep between chunks, so the peer reads them separately.
+    pause: Duration,
+    /// Send `content-length: 0` for an empty body.
+    always_length: bool,
+}
+
+/// Write a body: one `content-length` body when there are no chunk sizes and no trailers, else
+/// `chunked` with one flushed write per chunk (so the peer sees the pieces arrive separately)
+/// and the trailers after the last one.
 fn write_body(
     w: &mut impl Write,
     head: &mut String,
     body: &[u8],
-    chunk_sizes: &[usize],
-    always_length: bool,
+    framing: &Framing<'_>,
 ) -> anyhow::Result<()> {
-    if chunk_sizes.is_empty() {
+    let Framing {
+        chunk_sizes,
+        trailers,
+        pause,
+        always_length,
+    } = *framing;
+    if chunk_sizes.is_empty() && trailers.is_empty() {
         if always_length || !body.is_empty() {
             head.push_str(&format!("content-length: {}\r\n", body.len()));
         }
@@ -208,9 +246,12 @@ fn write_body(
     head.push_str("transfer-encoding: chunked\r\n\r\n");
     w.write_all(head.as_bytes())?;
     w.flush()?;
-    for chunk in split_chunks(body, chunk_sizes) {
+    for (i, chunk) in split_chunks(body, chunk_sizes).into_iter().enumerate() {
         if chunk.is_empty() {
             continue;
+        }
+        if i > 0 && !pause.is_zero() {
+            std::thread::sleep(pause);
         }
         let mut out = format!("{:x}\r\n", chunk.len()).into_bytes();
         out.extend_from_slice(chunk);
@@ -218,7 +259,15 @@ fn write_body(
         w.write_all(&out)?;
         w.flush()?;
     }
-    w.write_all(b"0\r\n\r\n")?;
+    if !trailers.is_empty() && !pause.is_zero() {
+        std::thread::sleep(pause);
+    }
+    let mut end = String::from("0\r\n");
+    for (k, v) in trailers {
+        end.push_str(&format!("{k}: {v}\r\n"));
+    }
+    end.push_str("\r\n");
+    w.write_all(end.as_bytes())?;
     w.flush()?;
     Ok(())
 }
@@ -261,7 +310,13 @@ pub fn write_request(w: &mut impl Write, req: &crate::http::HttpRequest) -> anyh
         head.push_str("connection: close\r\n");
     }
     let needs_length = matches!(method, "POST" | "PUT" | "PATCH");
-    write_body(w, &mut head, &req.body, &req.chunk_sizes, needs_length)
+    let framing = Framing {
+        chunk_sizes: &req.chunk_sizes,
+        trailers: &[],
+        pause: Duration::ZERO,
+        always_length: needs_length,
+    };
+    write_body(w, &mut head, &req.body, &framing)
 }
 
 /// Write a response; `chunk_sizes` non-empty → chunked with one write per chunk.
@@ -270,6 +325,22 @@ pub fn write_response(
     resp: &crate::http::HttpResponse,
     chunk_sizes: &[usize],
 ) -> anyhow::Result<()> {
+    let answer = ScriptedResponse {
+        response: resp.clone(),
+        chunk_sizes: chunk_sizes.to_vec(),
+        trailers: Vec::new(),
+    };
+    write_delivery(w, &answer, Duration::ZERO)
+}
+
+/// Write a scripted answer: chunked when it has chunk sizes or trailers, one flushed write
+/// per chunk with `pause` before each later chunk and before the trailers.
+pub fn write_delivery(
+    w: &mut impl Write,
+    answer: &ScriptedResponse,
+    pause: Duration,
+) -> anyhow::Result<()> {
+    let resp = &answer.response;
     let status = if resp.status == 0 { 200 } else { resp.status };
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
     for (k, v) in &resp.headers {
@@ -278,7 +349,13 @@ pub fn write_response(
         }
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    write_body(w, &mut head, &resp.body, chunk_sizes, true)
+    let framing = Framing {
+        chunk_sizes: &answer.chunk_sizes,
+        trailers: &answer.trailers,
+        pause,
+        always_length: true,
+    };
+    write_body(w, &mut head, &resp.body, &framing)
 }
 
 /// A reason phrase for the status line (cosmetic; HTTP/1.1 clients ignore it).
@@ -345,6 +422,40 @@ mod tests {
             assert_eq!(got.header("x-b"), Some("2"));
             assert_eq!(got.body, resp.body);
         }
+    }
+
+    #[test]
+    fn chunked_response_carries_trailers() {
+        let answer = ScriptedResponse {
+            response: HttpResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: b"{\"a\":1}".to_vec(),
+            },
+            chunk_sizes: vec![2],
+            trailers: vec![("x-checksum".into(), "abc".into())],
+        };
+        let mut buf = Vec::new();
+        write_delivery(&mut buf, &answer, Duration::ZERO).unwrap();
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.contains("transfer-encoding: chunked"));
+        assert!(!text.contains("content-length"));
+        assert!(text.ends_with("0\r\nx-checksum: abc\r\n\r\n"));
+        let (got, trailers) =
+            read_response_with_trailers(&mut BufReader::new(&buf[..]), "GET").unwrap();
+        assert_eq!(got.body, answer.response.body);
+        assert_eq!(trailers, answer.trailers);
+        // Trailers alone (no chunk sizes) still force chunked framing.
+        let answer = ScriptedResponse {
+            chunk_sizes: Vec::new(),
+            ..answer
+        };
+        let mut buf = Vec::new();
+        write_delivery(&mut buf, &answer, Duration::ZERO).unwrap();
+        let (got, trailers) =
+            read_response_with_trailers(&mut BufReader::new(&buf[..]), "GET").unwrap();
+        assert_eq!(got.body, answer.response.body);
+        assert_eq!(trailers.len(), 1);
     }
 
     #[test]

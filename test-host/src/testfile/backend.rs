@@ -1,7 +1,7 @@
 //! The [`Backend`] seam: the same test file runs in-process ([`super::inprocess`]), against a
 //! real Envoy ([`super::envoy_backend`]) or any other host that implements it (workerd).
 
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, ScriptedResponse};
 use crate::proxy::{CalloutScript, FailurePolicy, UpstreamRequest};
 use crate::state::{ConnectionProps, LogLevel};
 use std::path::PathBuf;
@@ -38,6 +38,8 @@ pub struct PluginSetup {
 pub struct Observed {
     /// What the client received.
     pub response: HttpResponse,
+    /// Response trailers the client received.
+    pub trailers: Vec<(String, String)>,
     /// What the upstream received (`None` = not reached).
     pub upstream: Option<UpstreamRequest>,
     /// The stream was reset.
@@ -57,6 +59,20 @@ pub trait Session {
         connection: Option<&ConnectionProps>,
         upstream: &HttpResponse,
     ) -> Result<Observed, String>;
+    /// Send one request whose upstream answer comes with a delivery (body chunks, trailers).
+    /// The default ignores the chunking (the outcome must not depend on it) and refuses
+    /// trailers, which change what the filter sees.
+    fn send_scripted(
+        &mut self,
+        request: &HttpRequest,
+        connection: Option<&ConnectionProps>,
+        upstream: &ScriptedResponse,
+    ) -> Result<Observed, String> {
+        if !upstream.trailers.is_empty() {
+            return Err("this backend cannot send upstream trailers; skip this case here".into());
+        }
+        self.send(request, connection, &upstream.response)
+    }
     /// Move the clock forward (`Err` if the backend cannot).
     fn advance(&mut self, millis: u64) -> Result<(), String>;
     /// Every log line the module wrote so far.

@@ -12,7 +12,7 @@ use crate::echo::{EchoUpstream, CASE_HEADER};
 use crate::envoy::bootstrap::{static_cluster, JWKS_CLUSTER, UPSTREAM_CLUSTER};
 use crate::envoy::callout_targets::{closed_port, CalloutTarget, TargetBehaviour};
 use crate::envoy::{EnvoyInstance, EnvoyOptions, FailurePolicy as EnvoyFailurePolicy};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, ScriptedResponse};
 use crate::proxy::{CalloutOutcome, FailurePolicy, UpstreamRequest};
 use crate::state::{ConnectionProps, LogLevel};
 
@@ -122,7 +122,9 @@ impl Backend for EnvoyBackend {
                 FailurePolicy::FailOpen => EnvoyFailurePolicy::FailOpen,
                 FailurePolicy::FailReload => EnvoyFailurePolicy::FailReload,
             },
-            log_level: if setup.log_level <= LogLevel::Debug {
+            log_level: if setup.log_level <= LogLevel::Trace {
+                "trace".into()
+            } else if setup.log_level <= LogLevel::Debug {
                 "debug".into()
             } else {
                 "info".into()
@@ -151,6 +153,19 @@ impl Session for EnvoySession {
         connection: Option<&ConnectionProps>,
         upstream: &HttpResponse,
     ) -> Result<Observed, String> {
+        self.send_scripted(
+            request,
+            connection,
+            &ScriptedResponse::from(upstream.clone()),
+        )
+    }
+
+    fn send_scripted(
+        &mut self,
+        request: &HttpRequest,
+        connection: Option<&ConnectionProps>,
+        upstream: &ScriptedResponse,
+    ) -> Result<Observed, String> {
         if connection.is_some() {
             return Err(
                 "the Envoy backend cannot set source_address/mtls/peer SANs; skip this case on envoy (TLS listeners: testdata/misc/run-envoy-mtls.sh)".into(),
@@ -158,10 +173,13 @@ impl Session for EnvoySession {
         }
         self.next_case += 1;
         let case = format!("case-{}", self.next_case);
-        self.echo.script(&case, upstream.clone());
+        self.echo.script_delivery(&case, upstream.clone());
         let mut req = request.clone();
         req.headers.push((CASE_HEADER.to_string(), case.clone()));
-        let response = self.envoy.send(&req).map_err(|e| format!("{e:#}"))?;
+        let (response, trailers) = self
+            .envoy
+            .send_with_trailers(&req)
+            .map_err(|e| format!("{e:#}"))?;
         let upstream = self.echo.requests(&case).into_iter().next().map(|w| {
             let mut headers = vec![
                 (":path".to_string(), w.path.clone()),
@@ -176,6 +194,7 @@ impl Session for EnvoySession {
         });
         Ok(Observed {
             response,
+            trailers,
             upstream,
             reset: false,
             http_calls: None,

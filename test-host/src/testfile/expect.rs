@@ -191,6 +191,7 @@ pub fn check_observed(obs: &Observed, exp: &ExpectSpec, fails: &mut Vec<String>)
         }
     }
     check_headers("response", &obs.response.headers, &exp.headers, fails);
+    check_headers("trailers", &obs.trailers, &exp.trailers, fails);
     if let Some(b) = &exp.body {
         check_body("response", &obs.response.body, b, fails);
     }

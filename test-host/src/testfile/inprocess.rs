@@ -2,8 +2,8 @@
 //! path and reused by every file.
 
 use super::backend::{Backend, Observed, PluginSetup, Session};
-use crate::http::{HttpRequest, HttpResponse};
-use crate::proxy::{FixedUpstream, Proxy, ProxyOptions};
+use crate::http::{HttpRequest, HttpResponse, ScriptedResponse};
+use crate::proxy::{Proxy, ProxyOptions, ScriptedUpstream};
 use crate::state::{ConnectionProps, PluginSettings, SharedHost};
 use crate::vm::{CompiledModule, VmLimits};
 use std::collections::HashMap;
@@ -97,13 +97,27 @@ impl Session for InProcessSession {
         connection: Option<&ConnectionProps>,
         upstream: &HttpResponse,
     ) -> Result<Observed, String> {
-        let mut up = FixedUpstream(upstream.clone());
+        self.send_scripted(
+            request,
+            connection,
+            &ScriptedResponse::from(upstream.clone()),
+        )
+    }
+
+    fn send_scripted(
+        &mut self,
+        request: &HttpRequest,
+        connection: Option<&ConnectionProps>,
+        upstream: &ScriptedResponse,
+    ) -> Result<Observed, String> {
+        let mut up = ScriptedUpstream(upstream.clone());
         let out = self
             .proxy
             .send_with(request, connection.cloned().unwrap_or_default(), &mut up)
             .map_err(|e| e.to_string())?;
         Ok(Observed {
             response: out.response,
+            trailers: out.response_trailers,
             upstream: out.upstream,
             reset: out.reset,
             http_calls: Some(out.http_calls.len()),

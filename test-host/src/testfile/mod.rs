@@ -15,7 +15,7 @@ pub use envoy_backend::EnvoyBackend;
 pub use inprocess::InProcessBackend;
 pub use workerd_backend::WorkerdBackend;
 
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, ScriptedResponse};
 use crate::proxy::{CalloutOutcome, CalloutScript};
 use crate::state::{ConnectionProps, LogLevel};
 use model::{CaseSpec, ResponseSpec, TestFile};
@@ -202,6 +202,27 @@ pub fn response_of(spec: &ResponseSpec) -> HttpResponse {
     }
 }
 
+/// The upstream answer a response spec describes, with its delivery (chunks, trailers).
+/// A body sent in one piece carries `content-length`, as the echo upstream writes it on the
+/// wire, so both backends show the filter the same headers.
+pub fn scripted_of(spec: &ResponseSpec) -> ScriptedResponse {
+    let mut response = response_of(spec);
+    let trailers = spec.trailers.pairs();
+    let framed = response.headers.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+    });
+    if spec.chunks.is_empty() && trailers.is_empty() && !framed {
+        response
+            .headers
+            .push(("content-length".into(), response.body.len().to_string()));
+    }
+    ScriptedResponse {
+        response,
+        chunk_sizes: spec.chunks.clone(),
+        trailers,
+    }
+}
+
 /// The default upstream answer: 200, `content-type: application/json`, `{"upstream":"ok"}`.
 pub fn default_upstream() -> HttpResponse {
     HttpResponse {
@@ -263,6 +284,14 @@ pub fn setup_for(file: &TestFile, dir: &Path) -> Result<PluginSetup, String> {
     };
     let mut callouts = Vec::new();
     for (i, c) in file.http_calls.iter().enumerate() {
+        if c.response
+            .as_ref()
+            .is_some_and(|r| !r.chunks.is_empty() || !r.trailers.pairs().is_empty())
+        {
+            return Err(format!(
+                "http_calls[{i}].response: chunks and trailers apply to upstream answers only"
+            ));
+        }
         let outcome = match (&c.response, c.outcome.as_deref()) {
             (Some(r), None) => CalloutOutcome::Response(response_of(r)),
             (None, Some("timeout")) => CalloutOutcome::Timeout,
@@ -406,8 +435,8 @@ pub fn run_file(path: &Path, backend: &mut dyn Backend) -> FileReport {
     let default_up = file
         .upstream
         .as_ref()
-        .map(response_of)
-        .unwrap_or_else(default_upstream);
+        .map(scripted_of)
+        .unwrap_or_else(|| ScriptedResponse::from(default_upstream()));
     for case in &file.requests {
         let repeat = case.repeat.unwrap_or(1).max(1);
         for i in 0..repeat {
@@ -433,7 +462,7 @@ pub fn run_file(path: &Path, backend: &mut dyn Backend) -> FileReport {
 fn run_case(
     session: &mut dyn Session,
     case: &CaseSpec,
-    default_up: &HttpResponse,
+    default_up: &ScriptedResponse,
     first: bool,
 ) -> CaseOutcome {
     let mut fails = Vec::new();
@@ -445,7 +474,7 @@ fn run_case(
     let up = case
         .upstream
         .as_ref()
-        .map(response_of)
+        .map(scripted_of)
         .unwrap_or_else(|| default_up.clone());
     let req = request_of(case);
     let r = &case.request;
@@ -466,7 +495,7 @@ fn run_case(
         None
     };
     let logs_before = session.logs().len();
-    let observed = match session.send(&req, conn.as_ref(), &up) {
+    let observed = match session.send_scripted(&req, conn.as_ref(), &up) {
         Ok(o) => o,
         Err(e) => return CaseOutcome::Failed(vec![format!("send failed: {e}")]),
     };

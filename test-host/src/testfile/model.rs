@@ -105,6 +105,13 @@ pub struct ResponseSpec {
     /// Body as JSON (serialized compactly; sets `content-type: application/json` if absent).
     #[serde(default)]
     pub body_json: Option<serde_yaml::Value>,
+    /// Upstream answers only: deliver the body in chunks of these sizes (the rest is the last
+    /// chunk): separate body callbacks in-process, separate chunked writes on Envoy.
+    #[serde(default)]
+    pub chunks: Vec<usize>,
+    /// Upstream answers only: trailers after the body.
+    #[serde(default)]
+    pub trailers: HeaderList,
 }
 
 /// Headers as a map (`name: value`) or a list of `[name, value]` pairs (repeats allowed).
@@ -320,6 +327,9 @@ pub struct ExpectSpec {
     /// Response body checks.
     #[serde(default)]
     pub body: Option<BodyExpect>,
+    /// Response trailer checks (like `headers`).
+    #[serde(default)]
+    pub trailers: BTreeMap<String, HeaderExpect>,
     /// Upstream checks.
     #[serde(default)]
     pub upstream: Option<UpstreamExpect>,

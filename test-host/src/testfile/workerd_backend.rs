@@ -457,6 +457,7 @@ impl Session for WorkerdSession {
         }
         Ok(Observed {
             response,
+            trailers: Vec::new(),
             upstream,
             reset: false,
             http_calls: None,
