@@ -138,8 +138,25 @@ fn string_claim(
     }
 }
 
-/// Parse a compact JWS token with Envoy's checks and statuses, in Envoy's order.
-pub fn parse(token: &str) -> Result<ParsedJwt, JwtStatus> {
+/// The JWS layer of a compact token: header fields and the decoded payload, before any claim
+/// is read. Published JWS vectors (Wycheproof) are checked at this layer, since their payloads
+/// are not claim sets.
+#[derive(Debug, Clone)]
+pub struct JwsParts<'a> {
+    /// Header `alg`.
+    pub alg: Alg,
+    /// Header `kid`.
+    pub kid: Option<String>,
+    /// The payload as base64url, exactly as in the token.
+    pub payload_b64: &'a str,
+    /// The payload decoded.
+    pub payload: Vec<u8>,
+    /// The signature as base64url (decoded by the caller, after the claims, in Envoy's order).
+    pub signature_b64: &'a str,
+}
+
+/// Split a compact token and read its header, in the order Envoy reports the failures.
+pub fn parse_jws(token: &str) -> Result<JwsParts<'_>, JwtStatus> {
     if token.bytes().filter(|b| *b == b'.').count() != 2 {
         return Err(JwtStatus::BadFormat);
     }
@@ -161,7 +178,26 @@ pub fn parse(token: &str) -> Result<ParsedJwt, JwtStatus> {
         _ => return Err(JwtStatus::HeaderBadAlg),
     };
     let kid = string_claim(&header, "kid", JwtStatus::HeaderBadKid)?;
-    let payload_bytes = b64url(p).ok_or(JwtStatus::PayloadBadBase64)?;
+    let payload = b64url(p).ok_or(JwtStatus::PayloadBadBase64)?;
+    Ok(JwsParts {
+        alg,
+        kid,
+        payload_b64: p,
+        payload,
+        signature_b64: s,
+    })
+}
+
+/// Parse a compact JWS token with Envoy's checks and statuses, in Envoy's order; nothing in it
+/// is trusted until the signature verified.
+pub fn parse(token: &str) -> Result<ParsedJwt, JwtStatus> {
+    let JwsParts {
+        alg,
+        kid,
+        payload_b64,
+        payload: payload_bytes,
+        signature_b64: s,
+    } = parse_jws(token)?;
     let payload: Value =
         serde_json::from_slice(&payload_bytes).map_err(|_| JwtStatus::PayloadBadJson)?;
     let Value::Object(obj) = &payload else {
@@ -212,7 +248,7 @@ pub fn parse(token: &str) -> Result<ParsedJwt, JwtStatus> {
         jti,
         audiences,
         payload,
-        payload_b64: p.to_string(),
+        payload_b64: payload_b64.to_string(),
     })
 }
 
@@ -391,6 +427,16 @@ pub(crate) fn signing_input_and_signature(token: &str) -> Option<(&str, Vec<u8>)
     Some((input, b64url(sig)?))
 }
 
+/// Whether the token's signature is the key's HMAC tag over `header.payload` (jwt-simple
+/// computes the tag; compared in constant time). The token was parsed already, so jwt-simple is
+/// not asked to parse it again: that re-parse also refused `typ` values other than JWT and any
+/// `crit`, which Envoy and our RSA/ECDSA paths accept alike.
+fn mac_matches(key: &impl MACLike, token: &str) -> bool {
+    signing_input_and_signature(token).is_some_and(|(input, sig)| {
+        ct_codecs::verify(&key.authentication_tag(input.as_bytes()), &sig)
+    })
+}
+
 /// Verify with one key; None when the key cannot serve this algorithm.
 fn verify_with(material: &KeyMaterial, alg: Alg, token: &str) -> Option<bool> {
     let o = || Some(signature_only_options());
@@ -403,24 +449,9 @@ fn verify_with(material: &KeyMaterial, alg: Alg, token: &str) -> Option<bool> {
         (KeyMaterial::P256(_) | KeyMaterial::P384(_), Alg::ES256 | Alg::ES384 | Alg::ES512) => {
             false
         }
-        (KeyMaterial::Oct(k), Alg::HS256) => {
-            k.len() >= 32
-                && HS256Key::from_bytes(k)
-                    .verify_token::<NoCustomClaims>(token, o())
-                    .is_ok()
-        }
-        (KeyMaterial::Oct(k), Alg::HS384) => {
-            k.len() >= 48
-                && HS384Key::from_bytes(k)
-                    .verify_token::<NoCustomClaims>(token, o())
-                    .is_ok()
-        }
-        (KeyMaterial::Oct(k), Alg::HS512) => {
-            k.len() >= 64
-                && HS512Key::from_bytes(k)
-                    .verify_token::<NoCustomClaims>(token, o())
-                    .is_ok()
-        }
+        (KeyMaterial::Oct(k), Alg::HS256) => k.len() >= 32 && mac_matches(&HS256Key::from_bytes(k), token),
+        (KeyMaterial::Oct(k), Alg::HS384) => k.len() >= 48 && mac_matches(&HS384Key::from_bytes(k), token),
+        (KeyMaterial::Oct(k), Alg::HS512) => k.len() >= 64 && mac_matches(&HS512Key::from_bytes(k), token),
         (KeyMaterial::Ed25519(k), Alg::EdDSA) => {
             k.verify_token::<NoCustomClaims>(token, o()).is_ok()
         }
@@ -456,7 +487,7 @@ pub fn verify_signature(token: &str, jwt: &ParsedJwt, jwks: &Jwks) -> Result<(),
                 continue;
             }
         }
-        if key.alg.as_deref().is_some_and(|a| a != jwt.alg.name()) {
+        if key.alg.as_deref().is_some_and(|a| a != jwt.alg.name()) || !key.for_signatures {
             continue;
         }
         matched = true;

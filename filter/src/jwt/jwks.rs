@@ -47,6 +47,9 @@ pub struct Jwk {
     pub alg: Option<String>,
     /// The key, ready for each algorithm it may serve.
     pub material: KeyMaterial,
+    /// False when the JWK says it is not for verifying signatures (`use` other than `sig`, or
+    /// `key_ops` without `verify`, RFC 7517 4.2/4.3): such a key loads but never verifies.
+    pub for_signatures: bool,
 }
 
 impl std::fmt::Debug for Jwk {
@@ -155,6 +158,12 @@ pub fn parse_jwk(key: &Value) -> Result<Jwk, String> {
     };
     let kid = str_field(key, "kid")?.map(str::to_string);
     let alg = str_field(key, "alg")?.map(str::to_string);
+    let for_signatures = str_field(key, "use")?.is_none_or(|u| u == "sig")
+        && match key.get("key_ops") {
+            None => true,
+            Some(Value::Array(ops)) => ops.iter().any(|o| o.as_str() == Some("verify")),
+            Some(_) => return Err("[key_ops] is not an array".into()),
+        };
     let alg_ref = alg.as_deref();
     let material = match kty {
         "RSA" => {
@@ -251,7 +260,12 @@ pub fn parse_jwk(key: &Value) -> Result<Jwk, String> {
         }
         _ => return Err("[kty] is not supported in [keys]".into()),
     };
-    Ok(Jwk { kid, alg, material })
+    Ok(Jwk {
+        kid,
+        alg,
+        material,
+        for_signatures,
+    })
 }
 
 impl Jwks {

@@ -26,6 +26,8 @@ mod requirement_tests;
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wycheproof_tests;
 
 use crate::api_key::{ApiKeyFailure, ApiKeyIdentity, ApiKeys};
 use crate::config::{Config, ConfigError};
