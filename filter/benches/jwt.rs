@@ -2,6 +2,10 @@
 //! cache miss (verified-token cache disabled) and cache hit (same token again).
 //! Run: `cargo bench -p edgeguard --bench jwt`. Plain `std::time::Instant` timing, median of 5 runs.
 //! Tokens and keys: `testdata/bench/jwt/fixtures.json` (written by `gen.py` there).
+//!
+//! Instruction counts: `EDGEGUARD_JWT_PROFILE=ES256:hit:1000` runs only that case, that many
+//! requests, untimed, so that `valgrind --tool=callgrind` on the bench binary shows where a
+//! request's instructions go (divide by the count; the engine build is in the total once).
 
 // Benchmark tooling, like tests: a failed setup should stop the run loudly.
 #![allow(clippy::unwrap_used)]
@@ -69,8 +73,42 @@ fn per_request_ns(e: &Engine, host: &MemoryHost, token: &str, iters: u32) -> f64
     runs[2]
 }
 
+fn request(token: &str) -> RequestView {
+    RequestView::new(
+        "GET",
+        "https",
+        "api.example.com",
+        "/api/x",
+        vec![("authorization".to_string(), format!("Bearer {token}"))],
+        ConnectionInfo::default(),
+    )
+    .unwrap()
+}
+
+/// `ALG:hit|miss:N`: run one case N times without timing (for callgrind).
+fn profile(spec: &str, host: &MemoryHost) {
+    let mut parts = spec.split(':');
+    let (alg, kind, n) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap().parse::<u32>().unwrap(),
+    );
+    let (_, token, jwk) = setups().into_iter().find(|(a, _, _)| a == alg).unwrap();
+    let e = engine(&jwk, if kind == "hit" { 100 } else { 0 });
+    // The first request fills the cache.
+    e.on_request_headers(&mut Stream::default(), request(&token), host);
+    for _ in 0..n {
+        let a = e.on_request_headers(&mut Stream::default(), black_box(request(&token)), host);
+        assert!(matches!(a, RequestAction::Continue(_)));
+    }
+    println!("{alg} {kind}: {n} requests");
+}
+
 fn main() {
     let host = MemoryHost::at(NOW);
+    if let Ok(spec) = std::env::var("EDGEGUARD_JWT_PROFILE") {
+        return profile(&spec, &host);
+    }
     println!("{:<6} {:>14} {:>14}", "alg", "miss µs/req", "hit µs/req");
     for (alg, token, jwk) in setups() {
         let miss_engine = engine(&jwk, 0);

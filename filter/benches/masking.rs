@@ -2,6 +2,10 @@
 //! fields sensitive, next to serde_json parse + serialize of the same documents.
 //!
 //! Run: `cargo bench -p edgeguard --bench masking`
+//!
+//! `EDGEGUARD_MASKING_DOCS=testdata/bench/masking cargo bench -p edgeguard --bench masking`
+//! writes the three documents there instead (`doc_<size>.json`, the bodies of the test-host
+//! bench files `testdata/bench/masking/*.yaml`) and exits.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,6 +16,14 @@ use edgeguard::masking::policy::Policy;
 use edgeguard::masking::rewriter::{rewrite, Rewritten};
 
 fn main() {
+    if let Some(dir) = std::env::var_os("EDGEGUARD_MASKING_DOCS") {
+        for &size in SIZES {
+            let path = std::path::Path::new(&dir).join(format!("doc_{size}.json"));
+            std::fs::write(&path, document(size)).unwrap();
+            println!("wrote {}", path.display());
+        }
+        return;
+    }
     divan::main();
 }
 

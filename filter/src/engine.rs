@@ -44,7 +44,7 @@ pub enum Step {
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
     /// Verified JWT payloads, by provider name.
-    pub jwt_claims: Vec<(String, serde_json::Value)>,
+    pub jwt_claims: Vec<(String, std::rc::Rc<serde_json::Value>)>,
     /// Subject (`sub`) of the first verified token.
     pub subject: Option<String>,
     /// Verified service id (service auth).

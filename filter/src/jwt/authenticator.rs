@@ -11,6 +11,7 @@ use crate::jwt::jwks::{b64url, Jwks, KeyMaterial};
 use crate::jwt::status::JwtStatus;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 /// Algorithms a token may name (Envoy's implemented set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +94,11 @@ pub struct ParsedJwt {
     pub jti: Option<String>,
     /// `aud` as a list.
     pub audiences: Vec<String>,
-    /// The payload object.
-    pub payload: Value,
+    /// The payload object, shared with the request's identity (a cache hit copies no claims).
+    pub payload: Rc<Value>,
+    /// Permissions the payload grants by default (`permissions` array, `scope` words), worked
+    /// out once per token rather than on every cache hit.
+    pub permissions: Vec<String>,
     /// The payload exactly as base64url in the token (for `forward_payload_header`).
     pub payload_b64: String,
 }
@@ -237,6 +241,7 @@ pub fn parse(token: &str) -> Result<ParsedJwt, JwtStatus> {
     if b64url(s).is_none() {
         return Err(JwtStatus::SignatureBadBase64);
     }
+    let permissions = crate::jwt::authz::default_permissions(&payload);
     Ok(ParsedJwt {
         alg,
         kid,
@@ -247,7 +252,8 @@ pub fn parse(token: &str) -> Result<ParsedJwt, JwtStatus> {
         exp,
         jti,
         audiences,
-        payload,
+        payload: Rc::new(payload),
+        permissions,
         payload_b64: payload_b64.to_string(),
     })
 }
@@ -449,9 +455,15 @@ fn verify_with(material: &KeyMaterial, alg: Alg, token: &str) -> Option<bool> {
         (KeyMaterial::P256(_) | KeyMaterial::P384(_), Alg::ES256 | Alg::ES384 | Alg::ES512) => {
             false
         }
-        (KeyMaterial::Oct(k), Alg::HS256) => k.len() >= 32 && mac_matches(&HS256Key::from_bytes(k), token),
-        (KeyMaterial::Oct(k), Alg::HS384) => k.len() >= 48 && mac_matches(&HS384Key::from_bytes(k), token),
-        (KeyMaterial::Oct(k), Alg::HS512) => k.len() >= 64 && mac_matches(&HS512Key::from_bytes(k), token),
+        (KeyMaterial::Oct(k), Alg::HS256) => {
+            k.len() >= 32 && mac_matches(&HS256Key::from_bytes(k), token)
+        }
+        (KeyMaterial::Oct(k), Alg::HS384) => {
+            k.len() >= 48 && mac_matches(&HS384Key::from_bytes(k), token)
+        }
+        (KeyMaterial::Oct(k), Alg::HS512) => {
+            k.len() >= 64 && mac_matches(&HS512Key::from_bytes(k), token)
+        }
         (KeyMaterial::Ed25519(k), Alg::EdDSA) => {
             k.verify_token::<NoCustomClaims>(token, o()).is_ok()
         }

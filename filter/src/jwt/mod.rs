@@ -612,7 +612,7 @@ impl JwtAuthn {
         let other_permissions = ctx.identity.permissions.clone();
         self.apply_verified(ctx, &verified);
         if let Some(a) = authz.filter(|a| !a.is_empty()) {
-            let payloads: Vec<&Value> = ctx.identity.jwt_claims.iter().map(|(_, v)| v).collect();
+            let payloads: Vec<&Value> = ctx.identity.jwt_claims.iter().map(|(_, v)| &**v).collect();
             if a.needs_token() && payloads.is_empty() {
                 return Step::Respond(failure_reply(
                     JwtStatus::Missing,
@@ -701,14 +701,14 @@ impl JwtAuthn {
             if ctx.identity.subject.is_none() && !v.jwt.sub.is_empty() {
                 ctx.identity.subject = Some(v.jwt.sub.clone());
             }
-            for perm in authz::default_permissions(&v.jwt.payload) {
-                if !ctx.identity.permissions.contains(&perm) {
-                    ctx.identity.permissions.push(perm);
+            for perm in &v.jwt.permissions {
+                if !ctx.identity.permissions.contains(perm) {
+                    ctx.identity.permissions.push(perm.clone());
                 }
             }
             ctx.identity
                 .jwt_claims
-                .push((p.name.clone(), v.jwt.payload.clone()));
+                .push((p.name.clone(), Rc::clone(&v.jwt.payload)));
         }
     }
 

@@ -12,6 +12,7 @@ use super::jwks::Jwks;
 use super::status::JwtStatus;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// Vectors where our answer differs from the file's, each for a stated reason. Anything else
 /// that differs fails the test.
@@ -58,7 +59,8 @@ fn verdict(token: &str, jwks: &Jwks) -> Result<(), JwtStatus> {
         exp: 0,
         jti: None,
         audiences: Vec::new(),
-        payload: Value::Null,
+        payload: Rc::new(Value::Null),
+        permissions: Vec::new(),
         payload_b64: jws.payload_b64.to_string(),
     };
     verify_signature(token, &parsed, jwks)
@@ -108,7 +110,10 @@ fn wycheproof_json_web_signature_vectors() {
          exceptions), {skipped} skipped (P-521); refusals: {statuses:?}",
         EXCEPTIONS.len()
     );
-    assert_eq!(checked + skipped, doc["numberOfTests"].as_u64().unwrap() as usize);
+    assert_eq!(
+        checked + skipped,
+        doc["numberOfTests"].as_u64().unwrap() as usize
+    );
     assert_eq!(skipped, 2);
     assert!(valid_accepted >= 10, "{valid_accepted}");
 }

@@ -31,7 +31,7 @@ pub enum MalformedJson {
     UnexpectedEnd,
     /// A string that is not valid UTF-8.
     InvalidUtf8 {
-        /// Byte offset of the string.
+        /// Byte offset of the first byte that is not UTF-8.
         offset: usize,
     },
     /// A bad `\` escape.
@@ -70,7 +70,7 @@ impl MalformedJson {
             }
             MalformedJson::UnexpectedEnd => "body ends inside a JSON value".to_string(),
             MalformedJson::InvalidUtf8 { offset } => {
-                format!("string at offset {offset} is not valid UTF-8")
+                format!("byte at offset {offset} is not valid UTF-8")
             }
             MalformedJson::InvalidEscape { offset } => format!("invalid escape at offset {offset}"),
             MalformedJson::ControlCharacter { offset } => {
@@ -103,9 +103,15 @@ pub enum Rewritten {
 
 /// Mask `input` under `policy`. Empty or whitespace-only bodies are left alone.
 pub fn rewrite(policy: &Policy, input: &[u8]) -> Result<Rewritten, MalformedJson> {
+    // JSON text is UTF-8 (RFC 8259 8.1); checking the whole body once is far cheaper than
+    // checking each string (most are a few bytes), and every string is then a slice of it.
+    let text = std::str::from_utf8(input).map_err(|e| MalformedJson::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
     let mut rw = Rewriter {
         policy,
         b: input,
+        text,
         i: 0,
         out: Vec::new(),
         copied: 0,
@@ -156,6 +162,8 @@ struct Frame {
 struct Rewriter<'a, 'p> {
     policy: &'p Policy,
     b: &'a [u8],
+    /// `b` as text (validated once in [`rewrite`]).
+    text: &'a str,
     i: usize,
     out: Vec<u8>,
     copied: usize,
@@ -191,6 +199,14 @@ fn is_ws(c: u8) -> bool {
 }
 
 impl<'a> Rewriter<'a, '_> {
+    /// The contents of the string token at `start..end` (quotes excluded). Quotes are ASCII,
+    /// so both ends are character boundaries of the validated text.
+    fn text_of(&self, start: usize, end: usize) -> Result<&'a str, MalformedJson> {
+        self.text
+            .get(start + 1..end - 1)
+            .ok_or(MalformedJson::InvalidUtf8 { offset: start })
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -355,7 +371,7 @@ impl<'a> Rewriter<'a, '_> {
         let (end, escaped) = self.scan_string(start)?;
         self.i = end;
         let raw = self.b.get(start + 1..end - 1).unwrap_or_default();
-        let text = as_text(raw, start)?;
+        let text = self.text_of(start, end)?;
         if !escaped && !self.track_paths {
             // Keys repeat: a hit skips the key rules and the detectors (clean keys only).
             let slot = key_slot(raw);
@@ -431,11 +447,10 @@ impl<'a> Rewriter<'a, '_> {
         escaped: bool,
         mask: Option<Strategy>,
     ) -> Result<(), MalformedJson> {
-        let raw = self.b.get(start + 1..end - 1).unwrap_or_default();
-        let text = as_text(raw, start)?;
         if mask.is_none() && !self.inspect_strings {
             return Ok(());
         }
+        let text = self.text_of(start, end)?;
         let text = if escaped {
             decode_escapes(text, &mut self.decoded);
             self.decoded.as_str()
@@ -591,11 +606,6 @@ impl<'a> Rewriter<'a, '_> {
             }
         }
     }
-}
-
-/// The string body as UTF-8-checked text.
-fn as_text(raw: &[u8], offset: usize) -> Result<&str, MalformedJson> {
-    std::str::from_utf8(raw).map_err(|_| MalformedJson::InvalidUtf8 { offset })
 }
 
 /// Number of slots of the per-document key cache.

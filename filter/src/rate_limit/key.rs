@@ -120,7 +120,10 @@ mod tests {
     fn kinds_parse_and_extract_with_ip_fallback() {
         let ip: Option<IpAddr> = "1.2.3.4".parse().ok();
         let id = Identity {
-            jwt_claims: vec![("p".into(), serde_json::json!({"sub":"u1","n":7}))],
+            jwt_claims: vec![(
+                "p".into(),
+                std::rc::Rc::new(serde_json::json!({"sub":"u1","n":7})),
+            )],
             service_id: Some("svc".into()),
             ..Identity::default()
         };

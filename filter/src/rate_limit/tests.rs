@@ -181,7 +181,10 @@ fn all_routes_policies_apply_without_a_rule_and_keys_by_header_claim_service() {
         limiter.on_request(&mut ctx, &mut s)
     };
     let alice = || Identity {
-        jwt_claims: vec![("p".into(), serde_json::json!({"sub": "alice"}))],
+        jwt_claims: vec![(
+            "p".into(),
+            std::rc::Rc::new(serde_json::json!({"sub": "alice"})),
+        )],
         ..Identity::default()
     };
     // Same user from two IPs: one quota.

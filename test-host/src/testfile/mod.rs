@@ -137,7 +137,28 @@ pub fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 pub fn load(path: &Path) -> Result<TestFile, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let mut file: TestFile =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let specs = file
+        .upstream
+        .iter_mut()
+        .chain(file.requests.iter_mut().filter_map(|c| c.upstream.as_mut()));
+    for spec in specs {
+        if let Some(name) = spec.body_file.take() {
+            if spec.body.is_some() || spec.body_json.is_some() {
+                return Err(format!(
+                    "{}: body_file {name:?} together with body or body_json",
+                    path.display()
+                ));
+            }
+            let body_path = dir.join(&name);
+            spec.body = Some(std::fs::read_to_string(&body_path).map_err(|e| {
+                format!("{}: body_file {}: {e}", path.display(), body_path.display())
+            })?);
+        }
+    }
+    Ok(file)
 }
 
 /// Days since 1970-01-01 for a civil date (proleptic Gregorian).
@@ -531,6 +552,36 @@ pub fn run_paths(paths: &[PathBuf], backend: &mut dyn Backend) -> Vec<FileReport
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_file_is_read_relative_to_the_test_file() {
+        let root = crate::paths::workspace_root();
+        let file = load(&root.join("testdata/bench/masking/mask_1024.yaml")).unwrap();
+        let doc = std::fs::read_to_string(root.join("testdata/bench/masking/doc_1024.json"));
+        let body = file.upstream.and_then(|u| u.body);
+        assert_eq!(body, Some(doc.unwrap()));
+
+        let dir = std::env::temp_dir().join(format!("eg-body-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("t.yaml");
+        std::fs::write(
+            &bad,
+            "plugin: {config: {}}\nupstream: {body_file: missing.json}\nrequests: []\n",
+        )
+        .unwrap();
+        let err = load(&bad).unwrap_err();
+        assert!(
+            err.contains("body_file") && err.contains("missing.json"),
+            "{err}"
+        );
+        std::fs::write(
+            &bad,
+            "plugin: {config: {}}\nupstream: {body: x, body_file: t.yaml}\nrequests: []\n",
+        )
+        .unwrap();
+        assert!(load(&bad).unwrap_err().contains("together with body"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_rfc3339_utc() {

@@ -105,6 +105,10 @@ pub struct ResponseSpec {
     /// Body as JSON (serialized compactly; sets `content-type: application/json` if absent).
     #[serde(default)]
     pub body_json: Option<serde_yaml::Value>,
+    /// Body read from this file (relative to the test file) when the file loads: large
+    /// documents for benchmarks. Exclusive with `body` and `body_json`.
+    #[serde(default)]
+    pub body_file: Option<String>,
     /// Upstream answers only: deliver the body in chunks of these sizes (the rest is the last
     /// chunk): separate body callbacks in-process, separate chunked writes on Envoy.
     #[serde(default)]
