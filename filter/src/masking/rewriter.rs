@@ -569,7 +569,11 @@ impl<'a> Rewriter<'a, '_> {
                     | (slash.wrapping_sub(ONES) & !slash)
                     | (x.wrapping_sub(ONES * 0x20) & !x)
                     | x;
-                if special & HIGH != 0 {
+                let hits = special & HIGH;
+                if hits != 0 {
+                    // The lowest flagged byte is exact (carries only flag bytes above it):
+                    // jump straight to it; most strings end inside their first eight bytes.
+                    i += (hits.trailing_zeros() / 8) as usize;
                     break;
                 }
                 i += 8;
