@@ -29,7 +29,7 @@ pub enum MalformedJson {
     },
     /// The body ended inside a value.
     UnexpectedEnd,
-    /// A string that is not valid UTF-8.
+    /// The body is not valid UTF-8 (checked once, for the whole body).
     InvalidUtf8 {
         /// Byte offset of the first byte that is not UTF-8.
         offset: usize,
