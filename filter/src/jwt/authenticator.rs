@@ -476,8 +476,13 @@ fn verify_with(material: &KeyMaterial, alg: Alg, token: &str) -> Option<bool> {
 /// differs from the token's (both set) or whose pinned `alg` differs is skipped; if no key
 /// is left the status is "Jwks doesn't have key to match kid or alg from Jwt". Unlike Envoy,
 /// a key is only ever used for an algorithm of its own family.
-pub fn verify_signature(token: &str, jwt: &ParsedJwt, jwks: &Jwks) -> Result<(), JwtStatus> {
-    if jwt.alg == Alg::EdDSA {
+pub fn verify_signature(
+    token: &str,
+    alg: Alg,
+    kid: Option<&str>,
+    jwks: &Jwks,
+) -> Result<(), JwtStatus> {
+    if alg == Alg::EdDSA {
         let sig = token
             .rsplit('.')
             .next()
@@ -494,16 +499,16 @@ pub fn verify_signature(token: &str, jwt: &ParsedJwt, jwks: &Jwks) -> Result<(),
     }
     let mut matched = false;
     for key in &jwks.keys {
-        if let (Some(tk), Some(kk)) = (&jwt.kid, &key.kid) {
+        if let (Some(tk), Some(kk)) = (kid, key.kid.as_deref()) {
             if tk != kk {
                 continue;
             }
         }
-        if key.alg.as_deref().is_some_and(|a| a != jwt.alg.name()) || !key.for_signatures {
+        if key.alg.as_deref().is_some_and(|a| a != alg.name()) || !key.for_signatures {
             continue;
         }
         matched = true;
-        if verify_with(&key.material, jwt.alg, token) == Some(true) {
+        if verify_with(&key.material, alg, token) == Some(true) {
             return Ok(());
         }
     }

@@ -233,7 +233,7 @@ impl Checker<'_, '_> {
                 }
             }
         };
-        match authenticator::verify_signature(token, &jwt, &keys) {
+        match authenticator::verify_signature(token, jwt.alg, jwt.kid.as_deref(), &keys) {
             Ok(()) => {
                 p.cache.insert(token, jwt.clone(), self.now);
                 self.verified.push(Verified {
