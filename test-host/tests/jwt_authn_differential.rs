@@ -6,7 +6,9 @@
 //! The corpus (every algorithm valid; expired; not yet valid; exp/nbf exactly at and one second
 //! past the clock skew; wrong issuer and audience; unknown kid; tampered payload and signature;
 //! `alg: none`; RS256→HS256 key confusion; ES256 r=s=0; empty signature; bad base64 and JSON;
-//! duplicate tokens; param and cookie tokens; an oversized token; no token) is generated at test
+//! duplicate tokens; param and cookie tokens; an oversized token; no token; `crit` headers;
+//! `require_expiration` and `max_lifetime` around their limits; a `requires_any` whose
+//! requirements all fail) is generated at test
 //! time by `filter/src/jwt/corpus.rs`, so the boundary cases refer to the clock Envoy reads.
 //! Skipped (with a message) when no Envoy binary is installed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers

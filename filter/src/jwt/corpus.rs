@@ -25,8 +25,30 @@ fn section() -> Value {
             "from_params": ["access_token"],
             "from_cookies": ["session"],
             "forward": true
+        },
+        "strict": {
+            "issuer": "https://idp.example.com",
+            "audiences": ["api"],
+            "local_jwks": {"inline_string": jwks_json().to_string()},
+            "require_expiration": true,
+            "max_lifetime": "3600s",
+            "forward": true
+        },
+        "lifetime": {
+            "issuer": "https://idp.example.com",
+            "local_jwks": {"inline_string": jwks_json().to_string()},
+            "max_lifetime": "3600s",
+            "forward": true
         }},
-        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}]
+        "rules": [
+            {"match": {"prefix": "/strict"}, "requires": {"provider_name": "strict"}},
+            {"match": {"prefix": "/lifetime"}, "requires": {"provider_name": "lifetime"}},
+            {"match": {"prefix": "/any"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "strict"},
+                {"provider_and_audiences": {"provider_name": "idp", "audiences": ["other"]}}
+            ]}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}
+        ]
     })
 }
 
@@ -234,6 +256,143 @@ fn cases(now: u64) -> Vec<Case> {
         "/api",
         vec![("cookie".into(), format!("a=b; session={good}"))],
     );
+    // RFC 7515 4.1.11: a `crit` header names extensions the recipient must understand.
+    let payload = c.to_string();
+    for (name, header) in [
+        (
+            "crit names an unknown extension (HS256)",
+            r#"{"alg":"HS256","kid":"hmac","crit":["urn:example:ext"],"urn:example:ext":1}"#,
+        ),
+        (
+            "crit is an empty list (HS256)",
+            r#"{"alg":"HS256","kid":"hmac","crit":[]}"#,
+        ),
+        (
+            "crit is not a list (HS256)",
+            r#"{"alg":"HS256","kid":"hmac","crit":"exp"}"#,
+        ),
+    ] {
+        add(name, "/api", bearer(&hs256_raw(header, &payload)));
+    }
+    add(
+        "crit names an unknown extension (EdDSA)",
+        "/api",
+        bearer(&eddsa_raw(
+            r#"{"alg":"EdDSA","kid":"ed","crit":["urn:example:ext"],"urn:example:ext":1}"#,
+            &payload,
+        )),
+    );
+    // The strict provider: `require_expiration` and `max_lifetime` (3600 s).
+    let no_exp =
+        json!({"iss": "https://idp.example.com", "aud": "api", "sub": "user-1", "iat": now});
+    add(
+        "require_expiration, no exp",
+        "/strict",
+        bearer(&sign_std("ES256", &no_exp)),
+    );
+    let short = with(c.clone(), json!({"exp": now + 1800}));
+    add(
+        "max_lifetime, 1800 s token",
+        "/strict",
+        bearer(&sign_std("ES256", &short)),
+    );
+    add(
+        "max_lifetime, 1800 s token without iat",
+        "/strict",
+        bearer(&sign_std(
+            "ES256",
+            &json!({"iss": "https://idp.example.com", "aud": "api", "exp": now + 1800}),
+        )),
+    );
+    add(
+        "max_lifetime, token longer than allowed",
+        "/strict",
+        bearer(&sign_std("ES256", &c)),
+    );
+    add(
+        "max_lifetime, 7200 s token without iat",
+        "/strict",
+        bearer(&sign_std(
+            "ES256",
+            &json!({"iss": "https://idp.example.com", "aud": "api", "exp": now + 7200}),
+        )),
+    );
+    add(
+        "max_lifetime, iat in the future",
+        "/strict",
+        bearer(&sign_std(
+            "ES256",
+            &json!({"iss": "https://idp.example.com", "aud": "api", "iat": now + 600, "exp": now + 1800}),
+        )),
+    );
+    add(
+        "max_lifetime, issued 7000 s ago, expires in 1000 s",
+        "/strict",
+        bearer(&sign_std(
+            "ES256",
+            &json!({"iss": "https://idp.example.com", "aud": "api", "iat": now - 7000, "exp": now + 1000}),
+        )),
+    );
+    for ahead in [3600, 3601, 3660, 3661] {
+        add(
+            &format!("max_lifetime, expires in {ahead} s"),
+            "/strict",
+            bearer(&sign_std(
+                "ES256",
+                &json!({"iss": "https://idp.example.com", "aud": "api", "iat": now, "exp": now + ahead}),
+            )),
+        );
+    }
+    add(
+        "require_expiration, no exp, wrong audience",
+        "/strict",
+        bearer(&sign_std(
+            "ES256",
+            &with(no_exp.clone(), json!({"aud": "other"})),
+        )),
+    );
+    add(
+        "max_lifetime, token longer than allowed, wrong audience",
+        "/strict",
+        bearer(&sign_std(
+            "ES256",
+            &with(c.clone(), json!({"aud": "other"})),
+        )),
+    );
+    // The lifetime provider: `max_lifetime` without `require_expiration`.
+    add(
+        "max_lifetime without require_expiration, no exp",
+        "/lifetime",
+        bearer(&sign_std("ES256", &no_exp)),
+    );
+    add(
+        "max_lifetime without require_expiration, neither exp nor iat",
+        "/lifetime",
+        bearer(&sign_std(
+            "ES256",
+            &json!({"iss": "https://idp.example.com", "sub": "user-1"}),
+        )),
+    );
+    // requires_any: the strict provider, or idp with audience `other`.
+    add(
+        "requires_any, the first requirement passes",
+        "/any",
+        bearer(&sign_std("ES256", &short)),
+    );
+    add(
+        "requires_any, both fail (lifetime, audience)",
+        "/any",
+        bearer(&sign_std("ES256", &c)),
+    );
+    add(
+        "requires_any, both fail (expired)",
+        "/any",
+        bearer(&sign_std(
+            "ES256",
+            &with(c.clone(), json!({"exp": now - 3600})),
+        )),
+    );
+    add("requires_any, no token", "/any", vec![]);
     let big = sign_std("HS256", &with(c, json!({"pad": "x".repeat(16_000)})));
     add("oversized token (16 KB claim)", "/api", bearer(&big));
     out
@@ -336,12 +495,43 @@ fn corpus_cases_behave_as_documented() {
         "token in param",
         "token in cookie",
         "oversized token (16 KB claim)",
+        // Envoy ignores `crit` (RFC 7515 says to refuse unknown extensions); so does edgeguard.
+        "crit names an unknown extension (HS256)",
+        "crit is an empty list (HS256)",
+        "crit is not a list (HS256)",
+        "crit names an unknown extension (EdDSA)",
+        // max_lifetime bounds exp - now, whatever iat says.
+        "max_lifetime, 1800 s token",
+        "max_lifetime, 1800 s token without iat",
+        "max_lifetime, iat in the future",
+        "max_lifetime, issued 7000 s ago, expires in 1000 s",
+        "max_lifetime, expires in 3600 s",
+        "requires_any, the first requirement passes",
     ] {
         assert_eq!(statuses[ok], 200, "{ok}");
     }
-    assert_eq!(statuses["wrong audience"], 403);
+    for refused in [
+        "require_expiration, no exp",
+        "max_lifetime, 7200 s token without iat",
+        "max_lifetime, expires in 3601 s",
+        "max_lifetime without require_expiration, no exp",
+        "requires_any, both fail (expired)",
+        "requires_any, no token",
+    ] {
+        assert_eq!(statuses[refused], 401, "{refused}");
+    }
+    for audience in [
+        "wrong audience",
+        // The audience is checked before the lifetime, as in Envoy.
+        "require_expiration, no exp, wrong audience",
+        "max_lifetime, token longer than allowed, wrong audience",
+        // requires_any reports the last requirement's failure (idp with audience `other`).
+        "requires_any, both fail (lifetime, audience)",
+    ] {
+        assert_eq!(statuses[audience], 403, "{audience}");
+    }
     // Native jwt_authn joins the two header lines with ',' into one malformed token.
     assert_eq!(statuses["duplicate token in two headers"], 401);
     let refused = statuses.values().filter(|s| **s == 401).count();
-    assert_eq!(refused, statuses.len() - ALGS.len() - 6);
+    assert_eq!(refused, statuses.len() - ALGS.len() - 19);
 }

@@ -171,6 +171,19 @@ pub fn hs256_raw(header: &str, payload: &str) -> String {
     format!("{signing_input}.{}", b64(&tag))
 }
 
+/// An EdDSA token over raw header and payload JSON text (for header cases jwt-simple cannot
+/// produce, such as `crit`).
+pub fn eddsa_raw(header: &str, payload: &str) -> String {
+    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let sig = keys()
+        .ed
+        .key_pair()
+        .as_ref()
+        .sk
+        .sign(signing_input.as_bytes(), None);
+    format!("{signing_input}.{}", b64(sig.as_ref()))
+}
+
 /// Every algorithm the filter supports.
 pub const ALGS: [&str; 12] = [
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
