@@ -489,46 +489,56 @@ fn corpus_cases_behave_as_documented() {
     for alg in ALGS {
         assert_eq!(statuses[&format!("valid {alg}")], 200, "{alg}");
     }
-    for ok in [
-        "exp exactly now-skew",
-        "nbf exactly now+skew",
-        "token in param",
-        "token in cookie",
-        "oversized token (16 KB claim)",
-        // Envoy ignores `crit` (RFC 7515 says to refuse unknown extensions); so does edgeguard.
-        "crit names an unknown extension (HS256)",
-        "crit is an empty list (HS256)",
-        "crit is not a list (HS256)",
-        "crit names an unknown extension (EdDSA)",
-        // max_lifetime bounds exp - now, whatever iat says.
-        "max_lifetime, 1800 s token",
-        "max_lifetime, 1800 s token without iat",
-        "max_lifetime, iat in the future",
-        "max_lifetime, issued 7000 s ago, expires in 1000 s",
-        "max_lifetime, expires in 3600 s",
-        "requires_any, the first requirement passes",
-    ] {
-        assert_eq!(statuses[ok], 200, "{ok}");
-    }
-    for refused in [
-        "require_expiration, no exp",
-        "max_lifetime, 7200 s token without iat",
-        "max_lifetime, expires in 3601 s",
-        "max_lifetime without require_expiration, no exp",
-        "requires_any, both fail (expired)",
-        "requires_any, no token",
-    ] {
-        assert_eq!(statuses[refused], 401, "{refused}");
-    }
-    for audience in [
-        "wrong audience",
-        // The audience is checked before the lifetime, as in Envoy.
-        "require_expiration, no exp, wrong audience",
-        "max_lifetime, token longer than allowed, wrong audience",
-        // requires_any reports the last requirement's failure (idp with audience `other`).
-        "requires_any, both fail (lifetime, audience)",
-    ] {
-        assert_eq!(statuses[audience], 403, "{audience}");
+    let expected: [(u16, &[&str]); 3] = [
+        (
+            200,
+            &[
+                "exp exactly now-skew",
+                "nbf exactly now+skew",
+                "token in param",
+                "token in cookie",
+                "oversized token (16 KB claim)",
+                // Envoy ignores `crit` (RFC 7515 says to refuse unknown extensions); so does edgeguard.
+                "crit names an unknown extension (HS256)",
+                "crit is an empty list (HS256)",
+                "crit is not a list (HS256)",
+                "crit names an unknown extension (EdDSA)",
+                // max_lifetime bounds exp - now, whatever iat says.
+                "max_lifetime, 1800 s token",
+                "max_lifetime, 1800 s token without iat",
+                "max_lifetime, iat in the future",
+                "max_lifetime, issued 7000 s ago, expires in 1000 s",
+                "max_lifetime, expires in 3600 s",
+                "requires_any, the first requirement passes",
+            ],
+        ),
+        (
+            401,
+            &[
+                "require_expiration, no exp",
+                "max_lifetime, 7200 s token without iat",
+                "max_lifetime, expires in 3601 s",
+                "max_lifetime without require_expiration, no exp",
+                "requires_any, both fail (expired)",
+                "requires_any, no token",
+            ],
+        ),
+        (
+            403,
+            &[
+                "wrong audience",
+                // The audience is checked before the lifetime, as in Envoy.
+                "require_expiration, no exp, wrong audience",
+                "max_lifetime, token longer than allowed, wrong audience",
+                // requires_any reports the last requirement's failure (idp with audience `other`).
+                "requires_any, both fail (lifetime, audience)",
+            ],
+        ),
+    ];
+    for (status, names) in expected {
+        for name in names {
+            assert_eq!(statuses[*name], status, "{name}");
+        }
     }
     // Native jwt_authn joins the two header lines with ',' into one malformed token.
     assert_eq!(statuses["duplicate token in two headers"], 401);
